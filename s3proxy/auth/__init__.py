@@ -1,0 +1,1 @@
+"""Who is calling: JWT verification, SigV4 verification, and the resulting Principal."""

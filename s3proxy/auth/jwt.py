@@ -1,0 +1,105 @@
+"""JWT verification and minting (HS256 secret, plus a JWKS for asymmetric keys).
+
+Mirrors Supabase Storage (reference §5.1): the secret is raw UTF-8 bytes, `exp` is
+checked when present but not required, audience and issuer are not checked, and a
+missing `role` claim means `anon`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import jwt as pyjwt
+
+from s3proxy.auth.principal import Principal
+
+_HMAC = {"HS256", "HS384", "HS512"}
+_ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+
+class InvalidToken(Exception):
+    """The token is malformed, expired or wrongly signed; the message says which."""
+
+
+class JwtKeys:
+    """The keys this deployment trusts, and the one it signs with."""
+
+    def __init__(self, secret: str, algorithm: str = "HS256", jwks: str | None = None) -> None:
+        self.secret = secret.encode()
+        self.algorithm = algorithm
+        self._jwks: list[pyjwt.PyJWK] = []
+        self._signing: pyjwt.PyJWK | None = None
+        if jwks:
+            doc = json.loads(jwks)
+            for key in doc.get("keys", []):
+                try:
+                    self._jwks.append(pyjwt.PyJWK(key))
+                except pyjwt.PyJWTError:
+                    continue
+            if doc.get("urlSigningKey"):
+                self._signing = pyjwt.PyJWK(doc["urlSigningKey"])
+
+    def _key_for(self, token: str) -> tuple[Any, str]:
+        try:
+            header = pyjwt.get_unverified_header(token)
+        except pyjwt.PyJWTError as exc:
+            raise InvalidToken("Invalid Compact JWS") from exc
+        alg = header.get("alg", "")
+        kid = header.get("kid")
+        if alg in _HMAC:
+            if alg == self.algorithm and not kid:
+                return self.secret, alg
+            for key in self._jwks:
+                if key.key_type == "oct" and (key.key_id is None or key.key_id == kid):
+                    return key.key, alg
+            if alg == self.algorithm:
+                return self.secret, alg
+        elif alg in _ASYMMETRIC:
+            for key in self._jwks:
+                if key.key_type != "oct" and (key.key_id == kid or (key.key_id is None and kid is None)):
+                    return key.key, alg
+        raise InvalidToken(f"Unsupported or unknown signing algorithm {alg!r}")
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The verified claims, or InvalidToken."""
+        key, alg = self._key_for(token)
+        try:
+            claims = pyjwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                options={"verify_aud": False, "verify_iss": False, "require": []},
+                leeway=0,
+            )
+        except pyjwt.ExpiredSignatureError as exc:
+            raise InvalidToken('"exp" claim timestamp check failed') from exc
+        except pyjwt.InvalidSignatureError as exc:
+            raise InvalidToken("signature verification failed") from exc
+        except pyjwt.PyJWTError as exc:
+            raise InvalidToken(str(exc) or "Invalid JWT") from exc
+        if not isinstance(claims, dict):
+            raise InvalidToken("Invalid JWT payload")
+        return claims
+
+    def principal(self, token: str) -> Principal:
+        claims = self.verify(token)
+        role = claims.get("role") or "anon"
+        return Principal(role=str(role), claims=claims, jwt=token)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Sign claims with the URL-signing key if configured, else the secret."""
+        if self._signing is not None:
+            alg = self._signing.algorithm_name
+            return pyjwt.encode(claims, self._signing.key, algorithm=alg, headers={"kid": self._signing.key_id})
+        return pyjwt.encode(claims, self.secret, algorithm=self.algorithm)
+
+    def mint(self, role: str, *, sub: str | None = None, expires_in: int = 10 * 365 * 24 * 3600) -> str:
+        """A user token such as Supabase's anon and service keys."""
+        now = int(time.time())
+        claims: dict[str, Any] = {"role": role, "iat": now, "exp": now + expires_in}
+        if sub:
+            claims["sub"] = sub
+        alg = self.algorithm if self.algorithm in _HMAC else "HS256"
+        return pyjwt.encode(claims, self.secret, algorithm=alg)

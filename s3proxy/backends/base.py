@@ -1,0 +1,93 @@
+"""The one interface every byte store implements.
+
+Keys are opaque data keys (`{tenant}/{bucket}/{name}/{version}`) built by the storage
+layer; the backend only stores and returns bytes. Bodies are async iterators of
+chunks, consumed with backpressure; nothing reads a whole object into memory.
+Hashing (ETag, checksums) and size limits happen in the storage layer, above this.
+
+Failures raise StorageError: `NoSuchKey` for a missing key, `NoSuchUpload` for an
+unknown multipart upload, `BackendUnavailable` (503) when the store cannot be reached.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+Body = AsyncIterator[bytes]
+
+
+@dataclass
+class ObjectStream:
+    """An open download: bytes `start..end` (inclusive) of an object of `size` bytes."""
+
+    size: int
+    start: int
+    end: int
+    chunks: AsyncIterator[bytes]
+
+    async def aclose(self) -> None:
+        close = getattr(self.chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    part_number: int
+    etag: str  # as the backend reports it; used only to complete the upload
+
+
+class Backend(ABC):
+    """A store of immutable byte blobs addressed by key."""
+
+    @abstractmethod
+    async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
+                  cache_control: str) -> None:
+        """Store `body` at `key`. `size` is the exact length when known, else None (the
+        body is then sent in parts). On failure nothing is left at `key`."""
+
+    @abstractmethod
+    async def get(self, key: str, *, start: int = 0, end: int | None = None) -> ObjectStream:
+        """Open bytes `start..end` (inclusive; `end=None` means to the end). The caller
+        has already checked the range against the object's size."""
+
+    @abstractmethod
+    async def size(self, key: str) -> int:
+        """The stored size in bytes; NoSuchKey if absent."""
+
+    @abstractmethod
+    async def copy(self, source: str, destination: str) -> None:
+        """Server-side copy of a whole blob."""
+
+    @abstractmethod
+    async def delete(self, keys: list[str]) -> None:
+        """Delete the keys; keys that do not exist are ignored."""
+
+    # multipart, for the S3 protocol's multipart uploads
+
+    @abstractmethod
+    async def create_multipart(self, key: str, *, content_type: str, cache_control: str) -> str:
+        """Start a multipart upload at `key`; returns the upload id."""
+
+    @abstractmethod
+    async def upload_part(self, key: str, upload_id: str, part_number: int, body: Body, *,
+                          size: int) -> PartInfo:
+        """Store one part of exactly `size` bytes."""
+
+    @abstractmethod
+    async def upload_part_copy(self, key: str, upload_id: str, part_number: int, source: str,
+                               start: int, end: int) -> PartInfo:
+        """Store bytes `start..end` (inclusive) of blob `source` as one part."""
+
+    @abstractmethod
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+        """Assemble the given parts, in order, into the blob at `key`."""
+
+    @abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop an upload and its parts; an unknown upload is not an error."""
+
+    async def close(self) -> None:
+        """Release connections and file handles."""

@@ -1,0 +1,189 @@
+"""The local-directory backend: one file per data key under a root folder.
+
+Data keys come from the storage layer, but the file system must stay safe whatever
+a key contains: every key segment is percent-encoded into a single safe file name
+(no `..`, no separators, no NUL, no over-long names), so no key can leave the root.
+Writes go to a temporary file that is renamed into place, so a reader never sees a
+partial blob and a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
+from s3proxy.storage.errors import StorageError
+
+CHUNK = 256 * 1024
+_MAX_SEGMENT = 200  # bytes; longer encoded segments are shortened with a digest
+
+
+def _segment(text: str) -> str:
+    """One key segment as a file name that cannot escape its folder."""
+    name = quote(text, safe="-_~ ")
+    if name in ("", ".", ".."):
+        name = "%" + name.replace(".", "%2E") + "%"
+    if len(name) > _MAX_SEGMENT:
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        name = name[: _MAX_SEGMENT - 66] + "%~" + digest
+    return name
+
+
+class FileBackend(Backend):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(exist_ok=True)
+        self._uploads = self.root / ".multipart"
+        self._uploads.mkdir(exist_ok=True)
+
+    def path_of(self, key: str) -> Path:
+        """The file of a data key; always inside the root."""
+        path = self.root.joinpath(*(_segment(s) for s in key.split("/")))
+        if self.root not in path.parents:
+            raise StorageError("InvalidKey", "Invalid key")
+        return path
+
+    async def _write(self, target: Path, body: Body, size: int | None) -> int:
+        tmp = self._tmp / uuid.uuid4().hex
+        written = 0
+        try:
+            with open(tmp, "wb") as f:
+                async for chunk in body:
+                    f.write(chunk)
+                    written += len(chunk)
+            if size is not None and written != size:
+                raise StorageError("IncompleteBody")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return written
+
+    async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
+                  cache_control: str) -> None:
+        await self._write(self.path_of(key), body, size)
+
+    async def get(self, key: str, *, start: int = 0, end: int | None = None) -> ObjectStream:
+        path = self.path_of(key)
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError as exc:
+            raise StorageError("NoSuchKey", "Object not found") from exc
+        total = os.fstat(f.fileno()).st_size
+        last = total - 1 if end is None else min(end, total - 1)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                f.seek(start)
+                remaining = last - start + 1
+                while remaining > 0:
+                    data = f.read(min(CHUNK, remaining))
+                    if not data:
+                        break
+                    remaining -= len(data)
+                    yield data
+                    await asyncio.sleep(0)
+            finally:
+                f.close()
+
+        return ObjectStream(size=total, start=start, end=last, chunks=chunks())
+
+    async def size(self, key: str) -> int:
+        try:
+            return self.path_of(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise StorageError("NoSuchKey", "Object not found") from exc
+
+    async def copy(self, source: str, destination: str) -> None:
+        src = self.path_of(source)
+        dst = self.path_of(destination)
+        if not src.exists():
+            raise StorageError("NoSuchKey", "Object not found")
+        tmp = self._tmp / uuid.uuid4().hex
+        try:
+            await asyncio.to_thread(shutil.copyfile, src, tmp)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    async def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self.path_of(key)
+            path.unlink(missing_ok=True)
+            self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty, up to the root (reference: the file backend does)."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    # multipart: parts are files in .multipart/<upload id>/, joined on completion
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id or not all(c in "0123456789abcdef" for c in upload_id):
+            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+        return self._uploads / upload_id
+
+    async def create_multipart(self, key: str, *, content_type: str, cache_control: str) -> str:
+        upload_id = uuid.uuid4().hex
+        self._upload_dir(upload_id).mkdir()
+        return upload_id
+
+    def _existing_upload(self, upload_id: str) -> Path:
+        folder = self._upload_dir(upload_id)
+        if not folder.is_dir():
+            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+        return folder
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, body: Body, *,
+                          size: int) -> PartInfo:
+        folder = self._existing_upload(upload_id)
+        await self._write(folder / f"{part_number:05d}", body, size)
+        return PartInfo(part_number, f"{part_number:05d}")
+
+    async def upload_part_copy(self, key: str, upload_id: str, part_number: int, source: str,
+                               start: int, end: int) -> PartInfo:
+        folder = self._existing_upload(upload_id)
+        stream = await self.get(source, start=start, end=end)
+        await self._write(folder / f"{part_number:05d}", stream.chunks, end - start + 1)
+        return PartInfo(part_number, f"{part_number:05d}")
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+        folder = self._existing_upload(upload_id)
+        files = [folder / f"{p.part_number:05d}" for p in parts]
+        for part in files:
+            if not part.exists():
+                raise StorageError("InvalidPart")
+
+        async def joined() -> AsyncIterator[bytes]:
+            for part in files:
+                with open(part, "rb") as f:
+                    while data := f.read(CHUNK):
+                        yield data
+                        await asyncio.sleep(0)
+
+        await self._write(self.path_of(key), joined(), None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            folder = self._upload_dir(upload_id)
+        except StorageError:
+            return
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Postgres access: the pool, Principal-scoped transactions and the migrations."""

@@ -1,0 +1,179 @@
+"""Principal-scoped transactions: the unit of every piece of database work.
+
+Each transaction first sets, in one statement, the Postgres role and the GUCs that
+Supabase's RLS policies read (`request.jwt.claims`, `request.jwt.claim.<name>`,
+`storage.operation`, …), so `auth.uid()`, `auth.role()`, `auth.jwt()` and
+`storage.foldername(name)` behave exactly as under Supabase Storage (reference §5.2).
+Postgres errors leave this module as StorageErrors (reference §3.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from s3proxy.auth.principal import Principal
+from s3proxy.storage.errors import StorageError
+
+_GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SET_SCOPE = "SELECT set_config(k, v, true) FROM unnest($1::text[], $2::text[]) AS t(k, v)"
+_TOO_MANY = ("remaining connection slots", "too many clients", "Max client connections", "no more connections")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """The parts of the HTTP request that policies may read through GUCs."""
+
+    method: str = ""
+    path: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def scope_settings(
+    principal: Principal, operation: str, request: RequestInfo, statement_timeout_ms: int
+) -> tuple[list[str], list[str]]:
+    """The (names, values) the scope statement sets, role last."""
+    names = [
+        "request.jwt.claims",
+        "request.jwt.claim.role",
+        "request.jwt.claim.sub",
+        "request.jwt",
+        "request.method",
+        "request.path",
+        "request.headers",
+        "storage.operation",
+        "storage.allow_delete_query",
+        "statement_timeout",
+    ]
+    values = [
+        json.dumps(dict(principal.claims), separators=(",", ":"), default=str),
+        principal.role,
+        principal.sub or "",
+        principal.jwt,
+        request.method,
+        request.path,
+        json.dumps({k.lower(): v for k, v in request.headers.items()}, separators=(",", ":")),
+        operation,
+        "true",
+        f"{statement_timeout_ms}ms",
+    ]
+    for claim, value in principal.claims.items():
+        if claim in ("role", "sub") or not _GUC_NAME.match(claim):
+            continue
+        names.append(f"request.jwt.claim.{claim}")
+        values.append(value if isinstance(value, str) else json.dumps(value, default=str))
+    names.append("role")
+    values.append(principal.role)
+    return names, values
+
+
+def map_database_error(exc: BaseException) -> StorageError:
+    """Reference §3.3: SQLSTATE → storage error."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        message = str(exc)
+        if state == "42501":
+            if "row-level security" in message:
+                return StorageError("AccessDenied", "new row violates row-level security policy")
+            return StorageError("AccessDenied", message)
+        if state == "23505":
+            return StorageError("ResourceAlreadyExists")
+        if state == "23503":
+            if "still referenced" in message:
+                return StorageError("ResourceAlreadyExists", message, status=409)
+            return StorageError("InvalidRequest", "The related resource does not exist", status=404)
+        if state == "55P03":
+            return StorageError("ResourceLocked")
+        if state == "57014":
+            return StorageError("DatabaseTimeout")
+        if state in ("42703", "42P01"):
+            return StorageError("DatabaseSchemaMismatch")
+        if state == "22P02":
+            return StorageError("InvalidParameter", message)
+        if state == "22023" and "role" in message:
+            return StorageError("AccessDenied", "Access denied: invalid role")
+        if any(text in message for text in _TOO_MANY):
+            return StorageError("SlowDown")
+        return StorageError("DatabaseError", f"database error, code: {state}")
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return StorageError("DatabaseTimeout")
+    return StorageError("DatabaseUnavailable")
+
+
+class Database:
+    """An asyncpg pool plus the scoped-transaction helper every query goes through."""
+
+    def __init__(self, dsn: str, *, max_size: int = 10, statement_timeout_ms: int = 30000,
+                 service_role: str = "service_role") -> None:
+        self.dsn = dsn
+        self.max_size = max_size
+        self.statement_timeout_ms = statement_timeout_ms
+        self.service_role = service_role
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        # Created lazily so the server starts (and keeps answering /status) while the
+        # database is down; a later request creates it once Postgres is back.
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn,
+                        min_size=0,
+                        max_size=self.max_size,
+                        timeout=5,
+                        command_timeout=max(5.0, self.statement_timeout_ms / 1000 + 5),
+                        server_settings={"search_path": "storage,public,extensions"},
+                        max_inactive_connection_lifetime=60,
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(
+        self,
+        principal: Principal,
+        operation: str,
+        request: RequestInfo | None = None,
+        *,
+        rollback: bool = False,
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction run as `principal`; `rollback=True` makes it a dry run
+        (the RLS permission probe: do the real write, see if Postgres allows it, undo it)."""
+        names, values = scope_settings(principal, operation, request or RequestInfo(), self.statement_timeout_ms)
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire(timeout=10) as conn:
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    await conn.execute(_SET_SCOPE, names, values)
+                    yield conn
+                except BaseException:
+                    await tx.rollback()
+                    raise
+                else:
+                    if rollback:
+                        await tx.rollback()
+                    else:
+                        await tx.commit()
+        except StorageError:
+            raise
+        except (asyncpg.PostgresError, OSError, asyncio.TimeoutError, TimeoutError,
+                asyncpg.InterfaceError) as exc:
+            raise map_database_error(exc) from exc
+
+    def service(self, operation: str, request: RequestInfo | None = None):  # type: ignore[no-untyped-def]
+        """A transaction in service scope (role service_role, RLS bypassed)."""
+        return self.transaction(Principal.service(self.service_role), operation, request)

@@ -1,0 +1,1 @@
+"""Protocol-neutral storage operations: no tornado, no JSON or XML rendering here."""

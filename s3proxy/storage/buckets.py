@@ -1,0 +1,280 @@
+"""Bucket operations, shared by the REST and S3 protocols (reference §2.2)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import asyncpg
+
+from s3proxy.storage.context import Ctx
+from s3proxy.storage.errors import StorageError
+
+_BUCKET_NAME = re.compile(r"^[A-Za-z0-9_!.*'() &$=@;:+,?-]+$")
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([gG][bB]|[mM][bB]|[kK][bB]|[bB])$")
+_UNITS = {"gb": 10**9, "mb": 10**6, "kb": 10**3, "b": 1}
+_MIME = re.compile(r"^([a-zA-Z0-9\-+.]+)/([a-zA-Z0-9\-+.]+)(;\s*charset=[a-zA-Z0-9\-]+)?$")
+SORT_COLUMNS = ("id", "name", "created_at", "updated_at")
+
+UNSET: Any = object()  # "field not given" in updates, distinct from None ("clear it")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    id: str
+    name: str
+    owner: str | None
+    owner_id: str | None
+    public: bool
+    file_size_limit: int | None
+    allowed_mime_types: list[str] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Bucket:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            owner=str(row["owner"]) if row["owner"] else None,
+            owner_id=row["owner_id"],
+            public=bool(row["public"]),
+            file_size_limit=row["file_size_limit"],
+            allowed_mime_types=list(row["allowed_mime_types"]) if row["allowed_mime_types"] is not None else None,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+_COLUMNS = "id, name, owner, owner_id, public, file_size_limit, allowed_mime_types, created_at, updated_at"
+
+
+def validate_bucket_name(name: Any) -> str:
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 100
+        or not _BUCKET_NAME.match(name)
+        or name != name.strip()
+        or name.endswith("--table-s3")
+    ):
+        raise StorageError("InvalidBucketName", "Bucket name invalid")
+    return name
+
+
+def parse_file_size_limit(value: Any, global_limit: int) -> int | None:
+    """An int ≥ 0, null, or "<n>[.n](GB|MB|KB|B)" in decimal units, 3 significant digits."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise StorageError("InvalidRequest", "body/file_size_limit must be integer or string")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value.strip())
+        if not match:
+            if value.strip().isdigit():
+                size = int(value.strip())
+            else:
+                raise StorageError(
+                    "InvalidRequest", "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B"
+                )
+        else:
+            number = Decimal(match.group(1)) * _UNITS[match.group(2).lower()]
+            if number != 0:
+                digits = number.adjusted() - 2
+                number = number.scaleb(-digits).quantize(Decimal(1), ROUND_HALF_UP).scaleb(digits)
+            size = int(number)
+    else:
+        raise StorageError("InvalidRequest", "body/file_size_limit must be integer or string")
+    if size < 0:
+        raise StorageError("InvalidRequest", "body/file_size_limit must be >= 0")
+    if size > global_limit:
+        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+    return size
+
+
+def validate_mime_types(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StorageError("InvalidRequest", "body/allowed_mime_types must be array of strings")
+    types = [v for v in value if v != ""]
+    for mime in types:
+        if len(mime) > 1000 or not (_MIME.match(mime) or mime.endswith("*")):
+            raise StorageError("InvalidMimeType", f"Invalid mime type format: {mime}")
+    return types
+
+
+async def create_bucket(
+    ctx: Ctx,
+    name: str,
+    *,
+    bucket_id: str | None = None,
+    public: bool = False,
+    file_size_limit: Any = None,
+    allowed_mime_types: Any = None,
+    operation: str = "storage.bucket.create",
+) -> str:
+    """Insert the bucket as the caller (RLS decides); returns its id."""
+    validate_bucket_name(name)
+    bucket_id = validate_bucket_name(bucket_id) if bucket_id is not None else name
+    limit = parse_file_size_limit(file_size_limit, ctx.settings.upload_file_size_limit)
+    mimes = validate_mime_types(allowed_mime_types)
+    try:
+        async with ctx.user(operation) as conn:
+            await conn.execute(
+                "INSERT INTO storage.buckets (id, name, owner, owner_id, public, file_size_limit,"
+                " allowed_mime_types) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                bucket_id,
+                name,
+                ctx.principal.owner,
+                ctx.principal.sub,
+                bool(public),
+                limit,
+                mimes,
+            )
+    except StorageError as exc:
+        if exc.code == "ResourceAlreadyExists":
+            raise StorageError("BucketAlreadyExists", "The resource already exists") from exc
+        raise
+    return bucket_id
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_buckets(
+    ctx: Ctx,
+    *,
+    limit: int | None = None,
+    offset: int | None = None,
+    sort_column: str | None = None,
+    sort_order: str | None = None,
+    search: str | None = None,
+    operation: str = "storage.bucket.list",
+) -> list[Bucket]:
+    """Buckets the caller may see (RLS SELECT)."""
+    sql = f"SELECT {_COLUMNS} FROM storage.buckets WHERE type = 'STANDARD'"
+    args: list[Any] = []
+    if search:
+        args.append(f"%{_escape_like(search)}%")
+        sql += f" AND name ILIKE ${len(args)}"
+    if sort_column:
+        if sort_column not in SORT_COLUMNS:
+            raise StorageError("InvalidRequest", f"querystring/sortColumn must be one of {', '.join(SORT_COLUMNS)}")
+        order = (sort_order or "asc").lower()
+        if order not in ("asc", "desc"):
+            raise StorageError("InvalidRequest", "querystring/sortOrder must be asc or desc")
+        sql += f" ORDER BY {sort_column} {order}, id"
+    if limit is not None:
+        args.append(limit)
+        sql += f" LIMIT ${len(args)}"
+    if offset is not None:
+        args.append(offset)
+        sql += f" OFFSET ${len(args)}"
+    async with ctx.user(operation) as conn:
+        rows = await conn.fetch(sql, *args)
+    return [Bucket.from_row(r) for r in rows]
+
+
+async def get_bucket(ctx: Ctx, bucket_id: str, *, operation: str = "storage.bucket.get") -> Bucket:
+    """The bucket as the caller sees it; NoSuchBucket when absent or hidden by RLS."""
+    async with ctx.user(operation) as conn:
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM storage.buckets WHERE id = $1", bucket_id)
+    if row is None:
+        raise StorageError("NoSuchBucket", "Bucket not found")
+    return Bucket.from_row(row)
+
+
+async def find_bucket_as_service(ctx: Ctx, bucket_id: str, operation: str) -> Bucket:
+    """The bucket's limits and visibility, looked up in service scope (reference §2.3 step 1)."""
+    async with ctx.service(operation) as conn:
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM storage.buckets WHERE id = $1", bucket_id)
+    if row is None:
+        raise StorageError("NoSuchBucket", "Bucket not found")
+    return Bucket.from_row(row)
+
+
+async def update_bucket(
+    ctx: Ctx,
+    bucket_id: str,
+    *,
+    public: Any = UNSET,
+    file_size_limit: Any = UNSET,
+    allowed_mime_types: Any = UNSET,
+) -> None:
+    """Change only the given fields; None clears the limit or the mime list."""
+    sets: list[str] = []
+    args: list[Any] = [bucket_id]
+    if public is not UNSET:
+        if not isinstance(public, bool):
+            raise StorageError("InvalidRequest", "body/public must be boolean")
+        args.append(public)
+        sets.append(f"public = ${len(args)}")
+    if file_size_limit is not UNSET:
+        args.append(parse_file_size_limit(file_size_limit, ctx.settings.upload_file_size_limit))
+        sets.append(f"file_size_limit = ${len(args)}")
+    if allowed_mime_types is not UNSET:
+        args.append(validate_mime_types(allowed_mime_types))
+        sets.append(f"allowed_mime_types = ${len(args)}")
+    if not sets:
+        raise StorageError("InvalidRequest", "body must have at least one of public, file_size_limit, allowed_mime_types")
+    sets.append("updated_at = now()")
+    async with ctx.user("storage.bucket.update") as conn:
+        row = await conn.fetchrow(
+            f"UPDATE storage.buckets SET {', '.join(sets)} WHERE id = $1 RETURNING id", *args
+        )
+    if row is None:
+        raise StorageError("NoSuchBucket", "Bucket not found")
+
+
+async def delete_bucket(ctx: Ctx, bucket_id: str, *, operation: str = "storage.bucket.delete") -> None:
+    """Delete an empty bucket: lock and check in service scope, delete as the caller."""
+    async with ctx.service(operation) as conn:
+        found = await conn.fetchval("SELECT id FROM storage.buckets WHERE id = $1 FOR UPDATE", bucket_id)
+        if found is not None:
+            has_objects = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM storage.objects WHERE bucket_id = $1)", bucket_id
+            )
+            if has_objects:
+                raise StorageError("ResourceNotEmpty", "The bucket you tried to delete is not empty")
+            in_progress = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM storage.s3_multipart_uploads WHERE bucket_id = $1)", bucket_id
+            )
+            if in_progress:
+                raise StorageError("ResourceNotEmpty", "The bucket you tried to delete has uploads in progress")
+    async with ctx.user(operation) as conn:
+        deleted = await conn.fetchval("DELETE FROM storage.buckets WHERE id = $1 RETURNING id", bucket_id)
+    if deleted is None:
+        raise StorageError("NoSuchBucket", "Bucket not found")
+
+
+async def empty_bucket(ctx: Ctx, bucket_id: str) -> None:
+    """Delete every object of the bucket, rows and bytes, in batches."""
+    bucket = await find_bucket_as_service(ctx, bucket_id, "storage.bucket.empty")
+    async with ctx.service("storage.bucket.empty") as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM storage.objects WHERE bucket_id = $1 LIMIT $2) t",
+            bucket.id,
+            ctx.settings.empty_bucket_max + 1,
+        )
+    if count > ctx.settings.empty_bucket_max:
+        raise StorageError(
+            "InvalidRequest", "Unable to empty the bucket because it contains too many objects", status=409
+        )
+    while True:
+        async with ctx.service("storage.bucket.empty") as conn:
+            rows = await conn.fetch(
+                "DELETE FROM storage.objects WHERE id IN (SELECT id FROM storage.objects WHERE bucket_id = $1"
+                " LIMIT 500) RETURNING name, version",
+                bucket.id,
+            )
+        if not rows:
+            return
+        await ctx.store.backend.delete(
+            [ctx.store.data_key(bucket.id, r["name"], r["version"]) for r in rows]
+        )
