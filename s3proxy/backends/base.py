@@ -12,10 +12,10 @@ unknown multipart upload, `BackendUnavailable` (503) when the store cannot be re
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-Body = AsyncIterator[bytes]
+Body = AsyncIterable[bytes]
 
 
 @dataclass

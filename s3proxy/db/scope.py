@@ -90,6 +90,8 @@ def map_database_error(exc: BaseException) -> StorageError:
             return StorageError("InvalidRequest", "The related resource does not exist", status=404)
         if state == "55P03":
             return StorageError("ResourceLocked")
+        if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+            return StorageError("DatabaseUnavailable")
         if state == "57014":
             return StorageError("DatabaseTimeout")
         if state in ("42703", "42P01"):
@@ -104,6 +106,15 @@ def map_database_error(exc: BaseException) -> StorageError:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return StorageError("DatabaseTimeout")
     return StorageError("DatabaseUnavailable")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as Python objects."""
+    for type_name in ("jsonb", "json"):
+        await conn.set_type_codec(
+            type_name, encoder=lambda v: json.dumps(v, separators=(",", ":")), decoder=json.loads,
+            schema="pg_catalog",
+        )
 
 
 class Database:
@@ -132,6 +143,7 @@ class Database:
                         command_timeout=max(5.0, self.statement_timeout_ms / 1000 + 5),
                         server_settings={"search_path": "storage,public,extensions"},
                         max_inactive_connection_lifetime=60,
+                        init=_init_connection,
                     )
         return self._pool
 
@@ -170,8 +182,7 @@ class Database:
                         await tx.commit()
         except StorageError:
             raise
-        except (asyncpg.PostgresError, OSError, asyncio.TimeoutError, TimeoutError,
-                asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc
 
     def service(self, operation: str, request: RequestInfo | None = None):  # type: ignore[no-untyped-def]
