@@ -1,0 +1,111 @@
+"""The command-line contract: `serve` on embedded defaults prints working URLs, keys and
+tokens; `token`, `keys` and `migrate`; `--workers N` runs N processes on the same ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt as pyjwt
+import psutil
+import pytest
+
+from tests.rig import REPO, Postgres, Server, free_port, stop_process, wait_for_http
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "s3proxy", *args], capture_output=True, text=True,
+                         env=env, cwd=str(REPO), timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("DATABASE_", "AUTH_JWT", "STORAGE_", "S3_PROTOCOL", "AWS_"))}
+
+
+def test_serve_on_embedded_defaults_prints_what_a_user_needs(tmp_path: Path) -> None:
+    port, s3_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s3proxy", "serve", "--port", str(port), "--s3-port", str(s3_port),
+         "--data-dir", str(tmp_path / "state"), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env(), cwd=str(REPO),
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/status", timeout=120, proc=proc)
+        banner = ""
+        deadline = time.monotonic() + 10
+        while "service_role JWT" not in banner and time.monotonic() < deadline:
+            banner += proc.stdout.readline()  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}/" in banner and f"http://127.0.0.1:{s3_port}/" in banner
+        assert re.search(r"S3 access key id\s+\S+", banner)
+        assert re.search(r"S3 secret access key\s+\S+", banner)
+        token = re.search(r"service_role JWT\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        anon = re.search(r"anon JWT\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        assert pyjwt.decode(anon, options={"verify_signature": False})["role"] == "anon"
+        headers = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}/"
+        assert httpx.post(base + "bucket", json={"name": "first"}, headers=headers).json() == {"name": "first"}
+        assert [b["name"] for b in httpx.get(base + "bucket", headers=headers).json()] == ["first"]
+        # secrets are kept: the CLI mints tokens the server accepts
+        env = _clean_env()
+        minted = _cli("token", "--role", "service_role", "--data-dir", str(tmp_path / "state"), env=env).strip()
+        assert httpx.get(base + "bucket", headers={"Authorization": f"Bearer {minted}"}).status_code == 200
+        keys = _cli("keys", "--data-dir", str(tmp_path / "state"), env=env)
+        assert re.search(r"S3 access key id\s+(\S+)", banner).group(1) in keys  # type: ignore[union-attr]
+        assert oct((tmp_path / "state" / "secrets.json").stat().st_mode)[-3:] == "600"
+    finally:
+        stop_process(proc, grace=20)
+
+
+def test_token_claims(tmp_path: Path) -> None:
+    env = _clean_env() | {"AUTH_JWT_SECRET": "a-secret-for-the-token-command-0123456789"}
+    token = _cli("token", "--role", "authenticated", "--sub", "user-1", "--exp", "60",
+                 "--data-dir", str(tmp_path), env=env).strip()
+    claims = pyjwt.decode(token, "a-secret-for-the-token-command-0123456789", algorithms=["HS256"])
+    assert claims["role"] == "authenticated" and claims["sub"] == "user-1"
+    assert 55 <= claims["exp"] - claims["iat"] <= 60
+
+
+def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
+    url = postgres.new_database("s3proxy_migrate")
+    env = _clean_env() | {"DATABASE_URL": url}
+    first = _cli("migrate", "--data-dir", str(tmp_path), env=env)
+    assert "s3proxy-0002_storage_schema" in first
+    assert "up to date" in _cli("migrate", "--data-dir", str(tmp_path), env=env)
+
+
+def test_serve_help_documents_the_environment() -> None:
+    text = _cli("serve", "--help")
+    for name in ("DATABASE_URL", "AUTH_JWT_SECRET", "JWT_JWKS", "STORAGE_BACKEND", "STORAGE_FILE_BACKEND_PATH",
+                 "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION", "STORAGE_S3_FORCE_PATH_STYLE",
+                 "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET", "UPLOAD_FILE_SIZE_LIMIT",
+                 "--workers", "--s3-port", "--data-dir"):
+        assert name in text
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_workers_share_the_ports(postgres: Postgres, workers: int) -> None:
+    srv = Server(backend="file", database_url=postgres.new_database("s3proxy_workers"), workers=workers)
+    srv.start()
+    try:
+        assert srv.proc is not None
+        children = psutil.Process(srv.proc.pid).children()
+        assert len(children) == workers
+        for child in children:  # every worker listens on both ports
+            ports = {c.laddr.port for c in child.net_connections("tcp") if c.status == "LISTEN"}
+            assert {srv.port, srv.s3_port} <= ports
+        for _ in range(20):
+            assert httpx.get(srv.url + "status").status_code == 200
+        r = httpx.get(srv.url + "bucket", headers=srv.headers())
+        assert r.status_code == 200
+    finally:
+        srv.stop()
+        srv.close()
