@@ -37,11 +37,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             return None
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         raise StorageError("InvalidRange", "The requested range is not satisfiable")
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 
