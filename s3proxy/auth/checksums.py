@@ -1,0 +1,237 @@
+"""Streaming request checksums: x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256} and Content-MD5.
+
+Recent AWS SDKs send a CRC32 with every upload by default (in a header, or in an
+aws-chunked trailer), so S3 uploads must be checked as they stream, never by reading
+the whole body first.
+
+CRC32 is zlib's (C speed). CRC32C and CRC64/NVME have no C implementation in the
+standard library; when `awscrt` (what botocore itself uses for them) happens to be
+installed we use it, otherwise a pure-Python slicing-by-8 table implementation. We do
+not depend on awscrt. The pure-Python path runs at about 14 MB/s for both CRC32C and
+CRC64/NVME on one core of a current x86 machine (measured on 4 MiB of random data),
+about a hundred times slower than CRC32 or SHA-256: correct, bounded in memory, but the
+slow choice. A deployment that expects many CRC32C/CRC64NVME uploads should install
+awscrt, which this module picks up by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from s3proxy.storage.errors import StorageError
+
+try:  # optional accelerator; never a dependency
+    from awscrt import checksums as _crt  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the environment
+    _crt = None
+
+ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+# headers that share the prefix but carry no checksum value
+_NOT_VALUES = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
+_DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+
+
+def _tables(poly: int, width: int) -> list[list[int]]:
+    """Slicing-by-8 tables for a reflected CRC."""
+    mask = (1 << width) - 1
+    t0 = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        t0.append(crc & mask)
+    tables = [t0]
+    for _ in range(7):
+        prev = tables[-1]
+        tables.append([(prev[i] >> 8) ^ t0[prev[i] & 0xFF] for i in range(256)])
+    return tables
+
+
+_CRC32C = _tables(0x82F63B78, 32)
+_CRC64NVME = _tables(0x9A6C9329AC4BC9B5, 64)
+
+
+def _crc32c_update(crc: int, data: bytes) -> int:
+    """Reflected CRC32C on the internal (pre-xorout) register, 8 bytes per step."""
+    t0, t1, t2, t3, t4, t5, t6, t7 = _CRC32C
+    n = len(data)
+    end8 = n - n % 8
+    mv = memoryview(data)
+    for (word,) in _iter_u64(mv[:end8]):
+        lo = (word & 0xFFFFFFFF) ^ crc
+        hi = word >> 32
+        crc = (t7[lo & 0xFF] ^ t6[(lo >> 8) & 0xFF] ^ t5[(lo >> 16) & 0xFF] ^ t4[lo >> 24]
+               ^ t3[hi & 0xFF] ^ t2[(hi >> 8) & 0xFF] ^ t1[(hi >> 16) & 0xFF] ^ t0[hi >> 24])
+    for b in mv[end8:]:
+        crc = (crc >> 8) ^ t0[(crc ^ b) & 0xFF]
+    return crc
+
+
+def _crc64_update(crc: int, data: bytes) -> int:
+    t0, t1, t2, t3, t4, t5, t6, t7 = _CRC64NVME
+    n = len(data)
+    end8 = n - n % 8
+    mv = memoryview(data)
+    for (word,) in _iter_u64(mv[:end8]):
+        x = word ^ crc
+        crc = (t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^ t4[(x >> 24) & 0xFF]
+               ^ t3[(x >> 32) & 0xFF] ^ t2[(x >> 40) & 0xFF] ^ t1[(x >> 48) & 0xFF] ^ t0[x >> 56])
+    for b in mv[end8:]:
+        crc = (crc >> 8) ^ t0[(crc ^ b) & 0xFF]
+    return crc
+
+
+def _iter_u64(mv: memoryview) -> Any:
+    return struct.iter_unpack("<Q", mv)
+
+
+class Checksum:
+    """One running checksum; `update` with each piece, then `digest` / `b64digest`."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._hash: Any = hashlib.new(algorithm) if algorithm in ("sha1", "sha256") else None
+        self._crc = 0 if algorithm == "crc32" else (1 << (8 * _DIGEST_SIZE[algorithm])) - 1
+
+    def update(self, data: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        elif self.algorithm == "crc32":
+            self._crc = zlib.crc32(data, self._crc)
+        elif _crt is not None:
+            fn: Callable[..., int] = _crt.crc32c if self.algorithm == "crc32c" else _crt.crc64nvme
+            self._crc = fn(data, self._crc ^ _mask(self.algorithm)) ^ _mask(self.algorithm)
+        elif self.algorithm == "crc32c":
+            self._crc = _crc32c_update(self._crc, data)
+        else:
+            self._crc = _crc64_update(self._crc, data)
+
+    def digest(self) -> bytes:
+        if self._hash is not None:
+            return bytes(self._hash.digest())
+        value = self._crc if self.algorithm == "crc32" else self._crc ^ _mask(self.algorithm)
+        return value.to_bytes(_DIGEST_SIZE[self.algorithm], "big")
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self.digest()).decode()
+
+
+def _mask(algorithm: str) -> int:
+    return (1 << (8 * _DIGEST_SIZE[algorithm])) - 1
+
+
+def normalize_algorithm(name: str) -> str | None:
+    """'CRC32', 'crc32' or 'x-amz-checksum-crc32' -> 'crc32'; None if unknown."""
+    value = name.strip().lower().removeprefix("x-amz-checksum-")
+    return value if value in ALGORITHMS else None
+
+
+def new_checksum(name: str) -> Checksum:
+    algorithm = normalize_algorithm(name)
+    if algorithm is None:
+        raise StorageError("InvalidRequest", f"Checksum algorithm {name!r} is not supported.")
+    return Checksum(algorithm)
+
+
+def _decode_b64(value: str, size: int) -> bytes | None:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == size else None
+
+
+class ChecksumVerifier:
+    """Computes every checksum a request asks for while it streams, checks them at the end.
+
+    Build with `from_headers(headers, trailer_names)`, call `update(piece)` for each
+    decoded body piece, then `finish(trailers)` once the body ended: it raises BadDigest on
+    a mismatch and returns the computed checksums {algorithm: base64} (for storing and
+    echoing back). Malformed values are rejected up front, before any byte is read.
+    """
+
+    def __init__(self, expected: dict[str, str | None], md5: bytes | None) -> None:
+        self.expected = expected  # algorithm -> base64 value, or None when it comes in a trailer
+        self._checksums = {alg: Checksum(alg) for alg in expected}
+        self._md5_expected = md5
+        self._md5 = hashlib.md5() if md5 is not None else None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], trailer_names: list[str] | tuple[str, ...] = (),
+                     ) -> ChecksumVerifier:
+        expected: dict[str, str | None] = {}
+        for name, value in headers.items():
+            if name.startswith("x-amz-checksum-"):
+                if name in _NOT_VALUES:
+                    continue
+                algorithm = normalize_algorithm(name)
+                if algorithm is None:
+                    raise StorageError("InvalidRequest", f"The checksum algorithm of {name} is not supported.")
+                if _decode_b64(value, _DIGEST_SIZE[algorithm]) is None:
+                    raise StorageError("InvalidRequest", f"Value for {name} header is invalid.")
+                expected[algorithm] = value.strip()
+        for name in trailer_names:
+            algorithm = normalize_algorithm(name) if name.startswith("x-amz-checksum-") else None
+            if algorithm is None:
+                raise StorageError("InvalidRequest", f"The value specified in the x-amz-trailer header "
+                                   f"is not supported: {name}")
+            expected.setdefault(algorithm, None)
+        if len(expected) > 1:
+            raise StorageError("InvalidRequest", "Expecting a single x-amz-checksum- header. "
+                               "Multiple checksum Types are not allowed.")
+        sdk = headers.get("x-amz-sdk-checksum-algorithm")
+        if sdk:
+            algorithm = normalize_algorithm(sdk)
+            if algorithm is None:
+                raise StorageError("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is "
+                                   "invalid.")
+            if not expected:
+                raise StorageError("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no "
+                                   "corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
+            if algorithm not in expected:
+                raise StorageError("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is "
+                                   "invalid.")
+        md5 = None
+        if "content-md5" in headers:
+            md5 = _decode_b64(headers["content-md5"], 16)
+            if md5 is None:
+                raise StorageError("InvalidDigest", "The Content-MD5 you specified is not valid.")
+        return cls(expected, md5)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._checksums) or self._md5 is not None
+
+    def update(self, data: bytes) -> None:
+        for checksum in self._checksums.values():
+            checksum.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
+
+    def finish(self, trailers: Mapping[str, str] | None = None) -> dict[str, str]:
+        if self._md5 is not None and self._md5_expected is not None:
+            if not hmac.compare_digest(self._md5.digest(), self._md5_expected):
+                raise StorageError("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        computed: dict[str, str] = {}
+        for algorithm, checksum in self._checksums.items():
+            header = f"x-amz-checksum-{algorithm}"
+            want = self.expected[algorithm]
+            if want is None:
+                want = (trailers or {}).get(header)
+                if want is None:
+                    raise StorageError("InvalidRequest", f"The trailer {header} was declared but not sent.")
+                if _decode_b64(want, _DIGEST_SIZE[algorithm]) is None:
+                    raise StorageError("InvalidRequest", f"Value for {header} trailing header is invalid.")
+            got = checksum.b64digest()
+            if not hmac.compare_digest(got.encode(), want.strip().encode()):
+                raise StorageError("BadDigest", f"The {header} you specified did not match the calculated "
+                                   "checksum.")
+            computed[algorithm] = got
+        return computed

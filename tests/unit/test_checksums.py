@@ -1,0 +1,199 @@
+"""Checksums: published check values, bitwise reference implementations, botocore parity, verifier errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import time
+import types
+import zlib
+
+import pytest
+from botocore.httpchecksum import Crc32Checksum, Sha1Checksum, Sha256Checksum
+
+from s3proxy.auth import checksums
+from s3proxy.auth.checksums import Checksum, ChecksumVerifier, new_checksum
+from s3proxy.storage.errors import StorageError
+
+CHECK = b"123456789"
+
+
+def bitwise(data: bytes, poly: int, width: int) -> int:
+    """Textbook reflected CRC, one bit at a time, init and xorout all ones."""
+    mask = (1 << width) - 1
+    crc = mask
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ mask
+
+
+def crc32c_ref(data: bytes) -> int:
+    return bitwise(data, 0x82F63B78, 32)
+
+
+def crc64_ref(data: bytes) -> int:
+    return bitwise(data, 0x9A6C9329AC4BC9B5, 64)
+
+
+def digest_of(algorithm: str, *parts: bytes) -> bytes:
+    c = new_checksum(algorithm)
+    for part in parts:
+        c.update(part)
+    return c.digest()
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_published_check_values() -> None:
+    assert digest_of("crc32", CHECK).hex() == "cbf43926"
+    assert digest_of("CRC32C", CHECK).hex() == "e3069283"
+    assert digest_of("crc64nvme", CHECK).hex() == "ae8b14860a799888"
+    assert digest_of("x-amz-checksum-sha1", CHECK) == hashlib.sha1(CHECK).digest()
+    assert digest_of("sha256", CHECK) == hashlib.sha256(CHECK).digest()
+    assert digest_of("crc32c", b"").hex() == "00000000" and digest_of("crc64nvme", b"").hex() == "0" * 16
+
+
+def test_rfc3720_crc32c_vectors() -> None:
+    assert int.from_bytes(digest_of("crc32c", bytes(32)), "big") == 0x8A9136AA
+    assert int.from_bytes(digest_of("crc32c", b"\xff" * 32), "big") == 0x62A8AB43
+    assert int.from_bytes(digest_of("crc32c", bytes(range(32))), "big") == 0x46DD794E
+    assert int.from_bytes(digest_of("crc32c", bytes(range(31, -1, -1))), "big") == 0x113FDB5C
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_against_bitwise_reference_with_random_splits(seed: int) -> None:
+    rng = random.Random(seed)
+    data = rng.randbytes(rng.randrange(0, 3000))
+    cuts = sorted(rng.randrange(0, len(data) + 1) for _ in range(4))
+    parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    assert int.from_bytes(digest_of("crc32c", *parts), "big") == crc32c_ref(data)
+    assert int.from_bytes(digest_of("crc64nvme", *parts), "big") == crc64_ref(data)
+    assert int.from_bytes(digest_of("crc32", *parts), "big") == zlib.crc32(data)
+
+
+def test_same_base64_as_botocore() -> None:
+    data = random.Random(1).randbytes(100_000)
+    for ours, theirs in (("crc32", Crc32Checksum), ("sha1", Sha1Checksum), ("sha256", Sha256Checksum)):
+        ref = theirs()
+        ref.update(data)
+        c = Checksum(ours)
+        c.update(data[:777])
+        c.update(data[777:])
+        assert c.b64digest() == ref.b64digest()
+
+
+def test_awscrt_glue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With awscrt present, its (data, previous_final_crc) API is chained the same way."""
+    fake = types.SimpleNamespace(
+        crc32c=lambda data, prev=0: crc32c_ref_continue(data, prev, 0x82F63B78, 32),
+        crc64nvme=lambda data, prev=0: crc32c_ref_continue(data, prev, 0x9A6C9329AC4BC9B5, 64),
+    )
+    monkeypatch.setattr(checksums, "_crt", fake)
+    assert digest_of("crc32c", CHECK[:4], CHECK[4:]).hex() == "e3069283"
+    assert digest_of("crc64nvme", CHECK[:3], CHECK[3:]).hex() == "ae8b14860a799888"
+
+
+def crc32c_ref_continue(data: bytes, previous: int, poly: int, width: int) -> int:
+    mask = (1 << width) - 1
+    crc = previous ^ mask
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ mask
+
+
+def test_pure_python_speed() -> None:
+    """Documents the pure-Python rate (module docstring); fails only if it regresses badly."""
+    data = random.Random(2).randbytes(1 << 20)
+    for algorithm in ("crc32c", "crc64nvme"):
+        c = Checksum(algorithm)
+        start = time.perf_counter()
+        c.update(data)
+        rate = 1 / (time.perf_counter() - start)
+        assert rate > 1.5, f"{algorithm}: {rate:.1f} MiB/s"
+
+
+def test_unknown_algorithm() -> None:
+    with pytest.raises(StorageError) as info:
+        new_checksum("md4")
+    assert info.value.code == "InvalidRequest"
+
+
+# -- verifier -----------------------------------------------------------------------------
+
+DATA = b"some object bytes" * 100
+
+
+def verifier(headers: dict[str, str], trailers: tuple[str, ...] = ()) -> ChecksumVerifier:
+    v = ChecksumVerifier.from_headers(headers, trailers)
+    v.update(DATA[:10])
+    v.update(DATA[10:])
+    return v
+
+
+def error(fn, *args) -> StorageError:  # type: ignore[no-untyped-def]
+    with pytest.raises(StorageError) as info:
+        fn(*args)
+    return info.value
+
+
+def test_header_checksums_match() -> None:
+    for algorithm in ("crc32", "crc32c", "crc64nvme", "sha1", "sha256"):
+        value = b64(digest_of(algorithm, DATA))
+        v = verifier({f"x-amz-checksum-{algorithm}": value, "x-amz-sdk-checksum-algorithm": algorithm.upper(),
+                      "x-amz-checksum-type": "FULL_OBJECT"})
+        assert v.active and v.finish() == {algorithm: value}
+
+
+def test_header_checksum_mismatch() -> None:
+    v = verifier({"x-amz-checksum-crc32": b64(digest_of("crc32", b"other"))})
+    err = error(v.finish)
+    assert (err.code, err.status) == ("BadDigest", 400)
+    assert err.message == "The x-amz-checksum-crc32 you specified did not match the calculated checksum."
+
+
+@pytest.mark.parametrize("headers", [
+    {"x-amz-checksum-crc32": "not base64!"},
+    {"x-amz-checksum-crc32": b64(b"12345")},  # wrong size
+    {"x-amz-checksum-sha256": b64(b"1" * 31)},
+    {"x-amz-checksum-crc32": b64(b"1234"), "x-amz-checksum-sha1": b64(b"1" * 20)},  # two algorithms
+    {"x-amz-sdk-checksum-algorithm": "CRC32"},  # algorithm without a value
+    {"x-amz-sdk-checksum-algorithm": "SHA1", "x-amz-checksum-crc32": b64(b"1234")},
+    {"x-amz-sdk-checksum-algorithm": "MD4", "x-amz-checksum-crc32": b64(b"1234")},
+    {"x-amz-checksum-xxhash64": b64(b"12345678")},
+])
+def test_malformed_checksum_headers(headers: dict[str, str]) -> None:
+    assert error(ChecksumVerifier.from_headers, headers).code == "InvalidRequest"
+
+
+def test_content_md5() -> None:
+    good = b64(hashlib.md5(DATA).digest())
+    assert verifier({"content-md5": good}).finish() == {}
+    err = error(verifier({"content-md5": b64(hashlib.md5(b"x").digest())}).finish)
+    assert (err.code, err.message) == ("BadDigest", "The Content-MD5 you specified did not match what we received.")
+    for bad in ("zzz", b64(b"short"), good + "AA"):
+        assert error(ChecksumVerifier.from_headers, {"content-md5": bad}).code == "InvalidDigest"
+
+
+def test_trailer_checksums() -> None:
+    value = b64(digest_of("crc32c", DATA))
+    v = verifier({}, ("x-amz-checksum-crc32c",))
+    assert v.finish({"x-amz-checksum-crc32c": value}) == {"crc32c": value}
+    assert error(verifier({}, ("x-amz-checksum-crc32c",)).finish, {}).code == "InvalidRequest"
+    assert error(verifier({}, ("x-amz-checksum-crc32c",)).finish, {"x-amz-checksum-crc32c": "@@"}).code \
+        == "InvalidRequest"
+    wrong = b64(digest_of("crc32c", b"other"))
+    assert error(verifier({}, ("x-amz-checksum-crc32c",)).finish, {"x-amz-checksum-crc32c": wrong}).code \
+        == "BadDigest"
+    assert error(ChecksumVerifier.from_headers, {}, ("x-amz-meta-foo",)).code == "InvalidRequest"
+
+
+def test_nothing_requested() -> None:
+    v = verifier({})
+    assert not v.active and v.finish() == {}
