@@ -172,9 +172,8 @@ class SeaweedFS:
     ports: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> SeaweedFS:
-        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
         self.workdir = tempfile.mkdtemp(prefix="s3proxy-weed-")
-        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "iceberg", "lance")}
         self.ports = ports
         self.s3_port = ports["s3"]
         config = {
@@ -190,21 +189,31 @@ class SeaweedFS:
         config_path.write_text(json.dumps(config))
         data = Path(self.workdir) / "data"
         data.mkdir()
-        log = open(Path(self.workdir) / "weed.log", "wb")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(
+        self.proc = self._spawn("wb")
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        self._wait_ready()
+        return self
+
+    def _spawn(self, log_mode: str) -> subprocess.Popen[bytes]:
+        """`weed server` with the filer and S3 gateway on our ports. Its Iceberg and Lance
+        listeners default to fixed ports, so they are moved to free ones: two SeaweedFS
+        instances on one machine must not collide."""
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        ports = self.ports
+        log = open(Path(self.workdir) / "weed.log", log_mode)  # noqa: SIM115 - lives with the process
+        return subprocess.Popen(
             [
-                weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                weed, "server", f"-dir={Path(self.workdir) / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
                 f"-filer.port={ports['filer']}", "-filer", "-s3", f"-s3.port={ports['s3']}",
-                f"-s3.config={config_path}", "-master.volumeSizeLimitMB=1024", "-volume.max=100",
+                f"-s3.port.iceberg={ports['iceberg']}", f"-s3.port.lance={ports['lance']}",
+                f"-s3.config={Path(self.workdir) / 's3.json'}", "-master.volumeSizeLimitMB=1024",
+                "-volume.max=100",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
-        self._wait_ready()
-        return self
 
     def client(self) -> Any:
         import boto3
@@ -250,21 +259,7 @@ class SeaweedFS:
         """Start again on the same ports and data (for fault tests)."""
         assert self.workdir
         self.stop()
-        workdir = self.workdir
-        ports = self.ports
-        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-        log = open(Path(workdir) / "weed.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                weed, "server", f"-dir={Path(workdir) / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
-                f"-filer.port={ports['filer']}", "-filer", "-s3", f"-s3.port={ports['s3']}",
-                f"-s3.config={Path(workdir) / 's3.json'}", "-master.volumeSizeLimitMB=1024", "-volume.max=100",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = self._spawn("ab")
         self._wait_ready()
 
     def close(self) -> None:

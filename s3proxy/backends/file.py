@@ -30,6 +30,8 @@ def _segment(text: str) -> str:
     name = quote(text, safe="-_~ ")
     if name in ("", ".", ".."):
         name = "%" + name.replace(".", "%2E") + "%"
+    elif name.startswith("."):  # never `.tmp` / `.multipart`, the backend's own folders
+        name = "%2E" + name[1:]
     if len(name) > _MAX_SEGMENT:
         digest = hashlib.sha256(name.encode()).hexdigest()
         name = name[: _MAX_SEGMENT - 66] + "%~" + digest

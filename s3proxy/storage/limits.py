@@ -12,7 +12,8 @@ EMPTY_FOLDER = ".emptyFolderPlaceholder"
 
 def validate_key(name: str) -> str:
     """Any UTF-8 up to 1,024 bytes, as S3 allows (design decision: Supabase's ASCII-only
-    rule is its oldest user complaint); only empty keys, NUL and control characters fail."""
+    rule is its oldest user complaint); only empty keys, NUL and control characters, and
+    `.` / `..` segments fail."""
     if not isinstance(name, str) or name == "":
         raise StorageError("InvalidKey", f"Invalid key: {name}")
     try:
@@ -21,6 +22,10 @@ def validate_key(name: str) -> str:
         raise StorageError("InvalidKey", f"Invalid key: {name!r}") from exc
     if len(encoded) > MAX_KEY_BYTES or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise StorageError("InvalidKey", f"Invalid key: {name!r}")
+    if any(segment in (".", "..") for segment in name.split("/")):
+        # relative segments are refused by common upstreams (SeaweedFS) and mean path
+        # traversal to every file-system tool that later touches an export
+        raise StorageError("InvalidKey", f"Invalid key: {name}")
     return name
 
 

@@ -77,7 +77,7 @@ def test_valid_keys(key: str) -> None:
     assert validate_key(key) == key
 
 
-@pytest.mark.parametrize("key", ["", "nul\x00byte", "tab\there", "x" * 1025, "é" * 513])
+@pytest.mark.parametrize("key", ["", "nul\x00byte", "tab\there", "x" * 1025, "é" * 513, "a/../b", "./x", ".."])
 def test_invalid_keys(key: str) -> None:
     with pytest.raises(StorageError) as caught:
         validate_key(key)
