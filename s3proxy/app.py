@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import tornado.web
 
-from s3proxy.rest import buckets, health
+from s3proxy.rest import buckets, health, listing, objects, signed
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
 
 _BUCKET = r"(?P<bucket_id>[^/]+)"
+_OBJECT = r"(?P<bucket_id>[^/]+)/(?P<key>.+)"
 
 
 def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
@@ -23,11 +24,36 @@ def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/bucket/?", buckets.BucketsHandler),
         (rf"/bucket/{_BUCKET}/empty/?", buckets.EmptyBucketHandler),
         (rf"/bucket/{_BUCKET}/?", buckets.BucketHandler),
+        *object_routes(),
+    ]
+
+
+def object_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+    """Reference §2.3; the fixed prefixes come before the generic /object/{bucket}/{key}."""
+    return [
+        (rf"/object/list/{_BUCKET}/?", listing.ListV1Handler),
+        (rf"/object/list-v2/{_BUCKET}/?", listing.ListV2Handler),
+        (rf"/object/info/authenticated/{_OBJECT}", objects.AuthenticatedInfoHandler),
+        (rf"/object/info/public/{_OBJECT}", objects.PublicInfoHandler),
+        (rf"/object/info/{_OBJECT}", objects.InfoHandler),
+        (rf"/object/sign/{_OBJECT}", signed.SignedObjectHandler),
+        (rf"/object/sign/{_BUCKET}/?", signed.SignManyHandler),
+        (rf"/object/upload/sign/{_OBJECT}", signed.SignedUploadHandler),
+        (r"/object/move/?", objects.MoveHandler),
+        (r"/object/copy/?", objects.CopyHandler),
+        (rf"/object/authenticated/{_OBJECT}", objects.AuthenticatedObjectHandler),
+        (rf"/object/public/{_OBJECT}", objects.PublicObjectHandler),
+        (rf"/object/{_OBJECT}", objects.ObjectHandler),
+        (rf"/object/{_BUCKET}/?", objects.BulkDeleteHandler),
     ]
 
 
 def s3_routes(prefix: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
-    return []
+    """S3 at `prefix` (path-style and virtual-host); one handler, the operation table is
+    in s3/routing.py."""
+    from s3proxy.s3.base import S3Handler
+
+    return [(rf"{prefix}(?:/.*)?", S3Handler, {"prefix": prefix})]  # type: ignore[list-item]
 
 
 class Application(tornado.web.Application):

@@ -400,11 +400,13 @@ async def copy_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
         write.extra_metadata = {k: v for k, v in source.metadata.items()
                                 if k not in ("eTag", "size", "mimetype", "cacheControl", "lastModified",
                                              "contentLength", "httpStatusCode")}
+        write.extra_metadata.update(opts.extra_metadata)  # the caller's overrides (S3 tagging REPLACE)
     else:
         write = WriteOptions(content_type=opts.content_type or source.content_type,
                              cache_control=opts.cache_control or source.cache_control,
                              user_metadata=opts.user_metadata, upsert=opts.upsert, size=source.size,
                              extra_metadata=dict(opts.extra_metadata))
+    write.extra_metadata = {k: v for k, v in write.extra_metadata.items() if v is not None}  # None = drop
     await prepare_write(ctx, dst_bucket, dst_name, write, operation=operation)
     version = str(uuid.uuid4())
     committed = False

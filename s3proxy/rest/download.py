@@ -1,0 +1,143 @@
+"""Writing an object (or its headers, or its info) to a REST response (reference §2.3
+"Download" and "Info and HEAD").
+
+Bytes stream from the backend to the socket chunk by chunk, waiting on each flush,
+so a slow client slows the backend read instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from tornado.httputil import format_timestamp
+from tornado.iostream import StreamClosedError
+
+from s3proxy.rest.base import RestHandler
+from s3proxy.rest.errors import rest_body, rest_status
+from s3proxy.rest.object_json import info_json
+from s3proxy.storage import objects
+from s3proxy.storage.conditions import Conditions, parse_range
+from s3proxy.storage.context import Ctx
+from s3proxy.storage.errors import StorageError
+from s3proxy.storage.objects import ObjectInfo
+
+
+def content_disposition(download: str) -> str:
+    """`?download` → attachment; `?download=name` names the file (JS encodeURIComponent)."""
+    if not download:
+        return "attachment;"
+    encoded = quote(download, safe="-_.!~*'()")
+    return f"attachment; filename={encoded}; filename*=UTF-8''{encoded}"
+
+
+def served_content_type(mimetype: str) -> str:
+    """HTML is never served as HTML from a storage origin (reference: as text/plain)."""
+    return "text/plain" if "text/html" in mimetype.lower() else mimetype
+
+
+class ObjectResponder(RestHandler):
+    """Shared by every handler that answers with an object's bytes, headers or info."""
+
+    _error_headers: dict[str, str] | None = None
+
+    def send_storage_error(self, error: StorageError) -> None:
+        """The base envelope plus headers some errors carry (Content-Range on 416,
+        Cache-Control: no-store when the bytes are gone)."""
+        extra = self._error_headers or {}
+        self.clear()
+        self.clear_header("Server")
+        self.set_status(rest_status(error))
+        for name, value in extra.items():
+            self.set_header(name, value)
+        if self.request.method == "HEAD":
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(rest_body(error), separators=(",", ":")))
+
+    def _object_headers(self, info: ObjectInfo, *, expires: int | None) -> None:
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_header("Content-Type", served_content_type(info.content_type))
+        self.set_header("ETag", info.etag)
+        self.set_header("Last-Modified", format_timestamp(info.last_modified))
+        self.set_header("X-Robots-Tag", str(info.metadata.get("xRobotsTag") or "none"))
+        if expires is not None:
+            self.set_header("Expires", format_timestamp(datetime.fromtimestamp(expires, UTC)))
+        else:
+            self.set_header("Cache-Control", self._cache_control(info))
+        download = self.get_query_argument("download", None)
+        if download is not None:
+            self.set_header("Content-Disposition", content_disposition(download))
+
+    def _cache_control(self, info: ObjectInfo) -> str:
+        value = info.cache_control
+        wanted = self.request.headers.get("If-None-Match")
+        if wanted is not None and not Conditions(if_match=wanted).matches_etag(info.etag):
+            value += ", must-revalidate" if self.request.method == "HEAD" else ", stale-while-revalidate=30"
+        return value
+
+    def _not_modified(self, info: ObjectInfo) -> bool:
+        conditions = Conditions(if_none_match=self.request.headers.get("If-None-Match"),
+                                if_modified_since=self.request.headers.get("If-Modified-Since"))
+        try:
+            conditions.check(info.etag, info.last_modified)
+        except StorageError as exc:
+            if exc.code == "NotModified":
+                self.set_status(304)
+                self.finish()
+                return True
+            raise
+        return False
+
+    async def send_object(self, ctx: Ctx, info: ObjectInfo, *, expires: int | None = None) -> None:
+        """GET: the bytes (whole or one range); HEAD: the headers from the row alone."""
+        self._object_headers(info, expires=expires)
+        if self._not_modified(info):
+            return
+        if self.request.method == "HEAD":
+            self.set_header("Content-Length", str(info.size))
+            self.finish()
+            return
+        try:
+            byte_range = parse_range(self.request.headers.get("Range"), info.size)
+        except StorageError as exc:
+            self._error_headers = {"Content-Range": f"bytes */{info.size}"}
+            raise StorageError("InvalidRange", exc.message, http_status=416) from exc
+        try:
+            stream = await objects.open_object(ctx, info, byte_range)
+        except StorageError as exc:
+            if exc.code == "NoSuchKey":
+                self._error_headers = {"Cache-Control": "no-store"}
+                raise StorageError("NoSuchKey", "The resource was not found", rest_error="Not found") from exc
+            raise
+        await self._stream(stream, byte_range, info.size)
+
+    async def _stream(self, stream: Any, byte_range: tuple[int, int] | None, size: int) -> None:
+        try:
+            if byte_range is not None:
+                self.set_status(206)
+                self.set_header("Content-Range", f"bytes {byte_range[0]}-{byte_range[1]}/{size}")
+            length = byte_range[1] - byte_range[0] + 1 if byte_range is not None else size
+            self.set_header("Content-Length", str(length))
+            async for chunk in stream.chunks:
+                self.write(chunk)
+                await self.flush()
+            self.finish()
+        except StreamClosedError:
+            pass  # the client went away; the finally clause releases the backend stream
+        finally:
+            await stream.aclose()
+
+    def send_info(self, info: ObjectInfo) -> None:
+        """GET/HEAD /object/info/…: JSON about the object, with its validators as headers."""
+        self.set_header("ETag", info.etag)
+        self.set_header("Last-Modified", format_timestamp(info.last_modified))
+        self.set_header("Cache-Control", info.cache_control)
+        if self.request.method == "HEAD":
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish()
+            return
+        self.send_json(info_json(info))

@@ -1,0 +1,1 @@
+"""The S3 wire protocol over the shared store."""

@@ -1,0 +1,190 @@
+"""Bucket-level operations: create/delete/head, location, versioning, ACL, listings."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from s3proxy.s3.request import S3Request, S3Response
+from s3proxy.s3.service import decode_token, encode_token, int_param, owner
+from s3proxy.s3.xml import Child, child_text, document, parse
+from s3proxy.storage import buckets as store_buckets
+from s3proxy.storage.errors import StorageError
+from s3proxy.storage.listing import ListPage, list_page
+from s3proxy.storage.objects import ObjectInfo
+
+MAX_KEYS = 1000
+PUBLIC_ACLS = ("public-read", "public-read-write")
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+async def create_bucket(req: S3Request) -> S3Response:
+    """CreateBucket; a canned public ACL makes the bucket public. AWS outside the legacy
+    us-east-1 answers 409 BucketAlreadyOwnedByYou for the owner's own bucket."""
+    raw = await req.body.read_all()
+    if raw.strip():
+        config = parse(raw, "CreateBucketConfiguration")
+        child_text(config, "LocationConstraint")  # any region is ours
+    acl = (req.header("x-amz-acl") or "private").lower()
+    if acl not in ("private", *PUBLIC_ACLS, "authenticated-read"):
+        raise StorageError("InvalidArgument", f"Invalid canned ACL {acl}")
+    name = req.bucket_name
+    try:
+        await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS,
+                                          operation="storage.s3.bucket.create")
+    except StorageError as exc:
+        if exc.code != "BucketAlreadyExists":
+            raise
+        existing = await store_buckets.find_bucket_as_service(req.ctx, name, "storage.s3.bucket.create")
+        if existing.owner_id == req.ctx.principal.sub:
+            raise StorageError("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
+                               "succeeded and you already own it.") from exc
+        raise StorageError("BucketAlreadyExists", "The requested bucket name is not available.") from exc
+    return S3Response(headers=[("Location", f"/{name}")])
+
+
+async def delete_bucket(req: S3Request) -> S3Response:
+    await store_buckets.delete_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.delete")
+    return S3Response(status=204)
+
+
+async def head_bucket(req: S3Request) -> S3Response:
+    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.head")
+    return S3Response(headers=[("x-amz-bucket-region", req.ctx.settings.s3_protocol_region)])
+
+
+async def get_bucket_location(req: S3Request) -> S3Response:
+    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get_location")
+    region = req.ctx.settings.s3_protocol_region
+    # AWS: us-east-1 is the empty LocationConstraint
+    text = None if region == "us-east-1" else region
+    return S3Response.document(document("LocationConstraint", [], text=text))
+
+
+async def get_bucket_versioning(req: S3Request) -> S3Response:
+    """Versioning was never enabled: AWS answers an empty configuration."""
+    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get_versioning")
+    return S3Response.document(document("VersioningConfiguration", []))
+
+
+def acl_document(req: S3Request, public: bool) -> bytes:
+    """A minimal ACL (clients probe it): the owner has FULL_CONTROL, AllUsers READ if public."""
+    ident = owner(req)
+    grants: list[Child] = [("Grant", [("Grantee", [("ID", ident[0][1]), ("DisplayName", ident[1][1])]),
+                                      ("Permission", "FULL_CONTROL")])]
+    if public:
+        grants.append(("Grant", [("Grantee", [("URI", "http://acs.amazonaws.com/groups/global/AllUsers")]),
+                                 ("Permission", "READ")]))
+    body = document("AccessControlPolicy", [("Owner", ident), ("AccessControlList", grants)])
+    # xsi:type on each Grantee, as AWS sends it
+    body = body.replace(b"<Grantee><ID>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="CanonicalUser"><ID>'.encode())
+    return body.replace(b"<Grantee><URI>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="Group"><URI>'.encode())
+
+
+async def get_bucket_acl(req: S3Request) -> S3Response:
+    bucket = await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get")
+    return S3Response.document(acl_document(req, bucket.public))
+
+
+# --- listings -----------------------------------------------------------------------
+
+
+class Listing:
+    """The parameters every listing shares, and the url encoding they may ask for."""
+
+    def __init__(self, req: S3Request) -> None:
+        encoding = req.query.get("encoding-type")
+        if encoding not in (None, "", "url"):
+            raise StorageError("InvalidArgument", "Invalid Encoding Method specified in Request")
+        self.url = encoding == "url"
+        self.prefix = req.query.get("prefix") or ""
+        self.delimiter = req.query.get("delimiter") or None
+        self.max_keys = int_param(req, "max-keys", MAX_KEYS, low=0, high=MAX_KEYS)
+
+    def enc(self, value: str | None) -> str | None:
+        if value is None or not self.url:
+            return value
+        return quote(value, safe="/")
+
+    def head(self, req: S3Request) -> list[Child]:
+        return [("Name", req.bucket_name), ("Prefix", self.enc(self.prefix))]
+
+    def tail(self, page: ListPage) -> list[Child]:
+        out: list[Child] = [("CommonPrefixes", [("Prefix", self.enc(p))]) for p in page.common_prefixes]
+        if self.url:
+            out.append(("EncodingType", "url"))
+        return out
+
+    async def page(self, req: S3Request, start_after: str | None) -> ListPage:
+        return await list_page(req.ctx, req.bucket_name, prefix=self.prefix, delimiter=self.delimiter,
+                               start_after=start_after, max_keys=self.max_keys,
+                               operation="storage.s3.object.list")
+
+
+def _content(listing: Listing, info: ObjectInfo, req: S3Request, with_owner: bool,
+             version: bool = False) -> list[Child]:
+    fields: list[Child] = [("Key", listing.enc(info.name))]
+    if version:
+        fields += [("VersionId", "null"), ("IsLatest", True)]
+    fields += [("LastModified", info.last_modified), ("ETag", info.etag), ("Size", info.size)]
+    fields.append(("StorageClass", "STANDARD"))
+    if with_owner:
+        ident = info.owner_id or req.ctx.settings.tenant_id
+        fields.append(("Owner", [("ID", ident), ("DisplayName", ident)]))
+    return fields
+
+
+async def list_objects(req: S3Request) -> S3Response:
+    listing = Listing(req)
+    marker = req.query.get("marker") or ""
+    page = await listing.page(req, marker or None)
+    children = listing.head(req) + [("Marker", listing.enc(marker))]
+    if page.is_truncated:
+        children.append(("NextMarker", listing.enc(page.next_marker)))
+    children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
+                 ("IsTruncated", page.is_truncated)]
+    children += [("Contents", _content(listing, o, req, True)) for o in page.objects]
+    return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
+
+
+async def list_objects_v2(req: S3Request) -> S3Response:
+    if req.query.get("list-type") != "2":
+        raise StorageError("InvalidArgument", "Invalid List Type specified in Request")
+    listing = Listing(req)
+    token = req.query.get("continuation-token")
+    start_after = req.query.get("start-after")
+    if token is not None and token == "":
+        raise StorageError("InvalidArgument", "The continuation token provided is incorrect")
+    resume = decode_token(token) if token else start_after
+    if token and start_after and start_after > (resume or ""):
+        resume = start_after
+    page = await listing.page(req, resume or None)
+    fetch_owner = (req.query.get("fetch-owner") or "").lower() == "true"
+    children = listing.head(req)
+    if token is not None:
+        children.append(("ContinuationToken", token))
+    if page.is_truncated and page.next_marker is not None:
+        children.append(("NextContinuationToken", encode_token(page.next_marker)))
+    children += [("KeyCount", len(page.entries)), ("MaxKeys", listing.max_keys),
+                 ("Delimiter", listing.enc(listing.delimiter)), ("IsTruncated", page.is_truncated)]
+    if start_after is not None:
+        children.append(("StartAfter", listing.enc(start_after)))
+    children += [("Contents", _content(listing, o, req, fetch_owner)) for o in page.objects]
+    return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
+
+
+async def list_object_versions(req: S3Request) -> S3Response:
+    """Unversioned buckets: every object is its one version, `null`."""
+    listing = Listing(req)
+    key_marker = req.query.get("key-marker") or ""
+    version_marker = req.query.get("version-id-marker")
+    if version_marker and not key_marker:
+        raise StorageError("InvalidArgument", "A version-id marker cannot be specified without a key marker.")
+    page = await listing.page(req, key_marker or None)
+    children = listing.head(req) + [("KeyMarker", listing.enc(key_marker)),
+                                    ("VersionIdMarker", version_marker or "")]
+    if page.is_truncated:
+        children += [("NextKeyMarker", listing.enc(page.next_marker)), ("NextVersionIdMarker", "null")]
+    children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
+                 ("IsTruncated", page.is_truncated)]
+    children += [("Version", _content(listing, o, req, True, version=True)) for o in page.objects]
+    return S3Response.document(document("ListVersionsResult", children + listing.tail(page)))

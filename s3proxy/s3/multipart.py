@@ -1,0 +1,127 @@
+"""Multipart upload operations: create, upload part (and part copy), complete, abort,
+list parts, list uploads. The logic lives in storage/multipart.py."""
+
+from __future__ import annotations
+
+import re
+
+from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
+from s3proxy.s3.request import S3Request, S3Response
+from s3proxy.s3.service import int_param, owner
+from s3proxy.s3.xml import Child, child_text, children, document, parse
+from s3proxy.storage import multipart as store
+from s3proxy.storage.errors import StorageError
+
+_COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+MAX_COMPLETE_BODY = 16 * 1024 * 1024  # 10,000 parts of XML
+
+
+def _upload_id(req: S3Request) -> str:
+    value = req.query.get("uploadId") or ""
+    if not value:
+        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+    return value
+
+
+def _part_number(req: S3Request) -> int:
+    raw = req.query.get("partNumber")
+    if raw is None or not raw.isdigit():
+        raise StorageError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+    return int(raw)
+
+
+async def create_multipart_upload(req: S3Request) -> S3Response:
+    opts = write_options(req, standard_limit=False)
+    opts.size = None
+    upload = await store.create_upload(req.ctx, req.bucket_name, req.key_name, opts,
+                                       operation="storage.s3.upload.create_multipart")
+    body = document("InitiateMultipartUploadResult", [("Bucket", req.bucket_name), ("Key", req.key_name),
+                                                      ("UploadId", upload.id)])
+    return S3Response.document(body)
+
+
+async def upload_part(req: S3Request) -> S3Response:
+    part = await store.upload_part(req.ctx, req.bucket_name, req.key_name, _upload_id(req), _part_number(req),
+                                   aiter(req.body), req.body.size, operation="storage.s3.upload.part")
+    headers = [("ETag", part.etag)] + [(f"x-amz-checksum-{a}", v) for a, v in req.body.checksums.items()]
+    return S3Response(headers=headers)
+
+
+async def upload_part_copy(req: S3Request) -> S3Response:
+    src_bucket, src_key = parse_copy_source(req.headers["x-amz-copy-source"])
+    byte_range: tuple[int, int] | None = None
+    raw_range = req.header("x-amz-copy-source-range")
+    if raw_range:
+        match = _COPY_RANGE.match(raw_range.strip())
+        if match is None:
+            raise StorageError("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
+                               "bytes=first-last where first and last are the zero-based offsets of the first "
+                               "and last bytes to copy")
+        byte_range = (int(match.group(1)), int(match.group(2)))
+    part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
+                                        _part_number(req), src_bucket, src_key, byte_range,
+                                        _conditions(req, "x-amz-copy-source-"),
+                                        operation="storage.s3.upload.part_copy")
+    body = document("CopyPartResult", [("LastModified", part.last_modified), ("ETag", part.etag)])
+    return S3Response.document(body)
+
+
+async def complete_multipart_upload(req: S3Request) -> S3Response:
+    root = parse(await req.body.read_all(MAX_COMPLETE_BODY), "CompleteMultipartUpload")
+    wanted: list[tuple[int, str]] = []
+    for part in children(root, "Part"):
+        number, etag = child_text(part, "PartNumber"), child_text(part, "ETag")
+        if number is None or etag is None or not number.strip().isdigit():
+            raise StorageError("MalformedXML")
+        wanted.append((int(number), etag))
+    info = await store.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
+                                       operation="storage.s3.upload.complete_multipart")
+    body = document("CompleteMultipartUploadResult", [
+        ("Location", f"/{req.bucket_name}/{req.key_name}"), ("Bucket", req.bucket_name),
+        ("Key", req.key_name), ("ETag", info.etag)])
+    return S3Response.document(body)
+
+
+async def abort_multipart_upload(req: S3Request) -> S3Response:
+    await store.abort_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
+                             operation="storage.s3.upload.abort_multipart")
+    return S3Response(status=204)
+
+
+async def list_parts(req: S3Request) -> S3Response:
+    marker = int_param(req, "part-number-marker", 0)
+    max_parts = int_param(req, "max-parts", 1000, low=0, high=1000)
+    upload, parts, truncated = await store.list_parts(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
+                                                      marker=marker, max_parts=max_parts,
+                                                      operation="storage.s3.upload.list_parts")
+    ident = upload.owner_id or req.ctx.settings.tenant_id
+    out: list[Child] = [("Bucket", req.bucket_name), ("Key", req.key_name), ("UploadId", upload.id),
+                        ("Initiator", [("ID", ident), ("DisplayName", ident)]), ("Owner", owner(req)),
+                        ("StorageClass", "STANDARD"), ("PartNumberMarker", marker)]
+    if parts:
+        out.append(("NextPartNumberMarker", parts[-1].number))
+    out += [("MaxParts", max_parts), ("IsTruncated", truncated)]
+    out += [("Part", [("PartNumber", p.number), ("LastModified", p.last_modified), ("ETag", p.etag),
+                      ("Size", p.size)]) for p in parts]
+    return S3Response.document(document("ListPartsResult", out))
+
+
+async def list_multipart_uploads(req: S3Request) -> S3Response:
+    prefix = req.query.get("prefix") or ""
+    key_marker = req.query.get("key-marker") or ""
+    id_marker = req.query.get("upload-id-marker") or ""
+    max_uploads = int_param(req, "max-uploads", 1000, low=0, high=1000)
+    uploads, truncated = await store.list_uploads(req.ctx, req.bucket_name, prefix=prefix, key_marker=key_marker,
+                                                  upload_id_marker=id_marker, max_uploads=max_uploads,
+                                                  operation="storage.s3.upload.list_multipart")
+    out: list[Child] = [("Bucket", req.bucket_name), ("KeyMarker", key_marker), ("UploadIdMarker", id_marker)]
+    if truncated and uploads:
+        out += [("NextKeyMarker", uploads[-1].key), ("NextUploadIdMarker", uploads[-1].id)]
+    out += [("Prefix", prefix), ("MaxUploads", max_uploads), ("IsTruncated", truncated)]
+    for u in uploads:
+        ident = u.owner_id or req.ctx.settings.tenant_id
+        out.append(("Upload", [("Key", u.key), ("UploadId", u.id),
+                               ("Initiator", [("ID", ident), ("DisplayName", ident)]),
+                               ("Owner", [("ID", ident), ("DisplayName", ident)]),
+                               ("StorageClass", "STANDARD"), ("Initiated", u.created_at)]))
+    return S3Response.document(document("ListMultipartUploadsResult", out))

@@ -1,0 +1,287 @@
+"""S3 multipart uploads on the same store (tables s3_multipart_uploads / _parts).
+
+An upload writes its parts through the backend's multipart interface at the data key
+of a fresh version; completing it assembles the parts there and then switches the
+object's row to that version with `commit_version`, exactly as a single upload does,
+so the consistency rule holds (bytes first, row second, old version deleted last).
+
+Each part row stores the ETag the client sees (MD5 of the part) and, when it differs,
+the backend's own part ETag after a `|` (needed to complete upstream). The upload row's
+`upload_signature` is an HMAC of (upload id, bytes so far) with the JWT secret, so a
+row edited behind our back is refused rather than trusted for the size limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from s3proxy.backends.base import PartInfo
+from s3proxy.storage.buckets import find_bucket_as_service
+from s3proxy.storage.conditions import Conditions
+from s3proxy.storage.context import Ctx
+from s3proxy.storage.errors import StorageError
+from s3proxy.storage.limits import max_upload_size, validate_key
+from s3proxy.storage.objects import (
+    ObjectInfo,
+    WriteOptions,
+    commit_version,
+    delete_versions,
+    find_object,
+    open_object,
+    prepare_write,
+    probe_write,
+    system_metadata,
+)
+from s3proxy.storage.streams import MeasuredBody
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+_UPLOAD_COLUMNS = "id, bucket_id, key, version, owner_id, created_at, in_progress_size, upload_signature, " \
+                  "user_metadata, metadata"
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    bucket_id: str
+    key: str
+    version: str
+    owner_id: str | None
+    created_at: datetime
+    in_progress_size: int
+    user_metadata: dict[str, Any] | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Upload:
+        return cls(row["id"], row["bucket_id"], row["key"], row["version"], row["owner_id"], row["created_at"],
+                   int(row["in_progress_size"]), row["user_metadata"], row["metadata"] or {})
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    etag: str  # as the client sees it
+    backend_etag: str
+    size: int
+    last_modified: datetime
+
+
+def _signature(ctx: Ctx, upload_id: str, size: int) -> str:
+    return hmac.new(ctx.store.keys.secret, f"{upload_id}:{size}".encode(), hashlib.sha256).hexdigest()
+
+
+def _bare(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+def _part_from_row(row: asyncpg.Record) -> Part:
+    client, _, backend = str(row["etag"]).partition("|")
+    return Part(row["part_number"], client, backend or client, int(row["size"]), row["created_at"])
+
+
+async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions, *, operation: str) -> Upload:
+    """Checks as for a write (RLS upsert probe, mime type), then starts the backend upload."""
+    opts.standard_limit = False
+    opts.upsert = True
+    await prepare_write(ctx, bucket_id, key, opts, operation=operation)
+    version = str(uuid.uuid4())
+    data_key = ctx.store.data_key(bucket_id, key, version)
+    upload_id = await ctx.store.backend.create_multipart(data_key, content_type=opts.content_type,
+                                                         cache_control=opts.cache_control)
+    metadata = {"mimetype": opts.content_type, "cacheControl": opts.cache_control, **opts.extra_metadata}
+    try:
+        async with ctx.service(operation) as conn:
+            row = await conn.fetchrow(
+                "INSERT INTO storage.s3_multipart_uploads (id, in_progress_size, upload_signature, bucket_id,"
+                " key, version, owner_id, user_metadata, metadata) VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8)"
+                f" RETURNING {_UPLOAD_COLUMNS}",
+                upload_id, _signature(ctx, upload_id, 0), bucket_id, key, version, ctx.principal.sub,
+                opts.user_metadata, metadata,
+            )
+    except BaseException:
+        await ctx.store.backend.abort_multipart(data_key, upload_id)
+        raise
+    return Upload.from_row(row)
+
+
+async def get_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, operation: str) -> Upload:
+    """The upload, if it exists for this bucket/key and belongs to the caller."""
+    async with ctx.service(operation) as conn:
+        row = await conn.fetchrow(
+            f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE id = $1 AND bucket_id = $2"
+            " AND key = $3", upload_id, bucket_id, key,
+        )
+    if row is None:
+        await find_bucket_as_service(ctx, bucket_id, operation)
+        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+    if not hmac.compare_digest(row["upload_signature"], _signature(ctx, upload_id, int(row["in_progress_size"]))):
+        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+    if ctx.principal.role != ctx.settings.db_service_role and row["owner_id"] != ctx.principal.sub:
+        raise StorageError("AccessDenied", "Access denied")
+    return Upload.from_row(row)
+
+
+def check_part_number(number: int) -> None:
+    if not 1 <= number <= MAX_PARTS:
+        raise StorageError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+
+
+async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator[bytes], size: int, *,
+                      operation: str) -> Part:
+    bucket = await find_bucket_as_service(ctx, upload.bucket_id, operation)
+    limit = max_upload_size(bucket, ctx.settings, standard=False)
+    if upload.in_progress_size + size > limit:
+        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+    measured = MeasuredBody(body, limit=limit, expected_size=size)
+    data_key = ctx.store.data_key(upload.bucket_id, upload.key, upload.version)
+    info: PartInfo = await ctx.store.backend.upload_part(data_key, upload.id, number, measured, size=size)
+    etag = measured.etag
+    stored = etag if _bare(info.etag) == _bare(etag) else f"{etag}|{info.etag}"
+    async with ctx.service(operation) as conn:
+        total = await conn.fetchval(
+            "SELECT in_progress_size FROM storage.s3_multipart_uploads WHERE id = $1 FOR UPDATE", upload.id)
+        if total is None:
+            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+        old = await conn.fetchval(
+            "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1 AND part_number = $2"
+            " RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
+        row = await conn.fetchrow(
+            "INSERT INTO storage.s3_multipart_uploads_parts (upload_id, size, part_number, bucket_id, key, etag,"
+            " owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING part_number, etag, size,"
+            " created_at",
+            upload.id, measured.size, number, upload.bucket_id, upload.key, stored, ctx.principal.sub,
+            upload.version)
+        new_total = int(total) - int(old) + measured.size
+        await conn.execute(
+            "UPDATE storage.s3_multipart_uploads SET in_progress_size = $2, upload_signature = $3 WHERE id = $1",
+            upload.id, new_total, _signature(ctx, upload.id, new_total))
+    return _part_from_row(row)
+
+
+async def upload_part(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int,
+                      body: AsyncIterator[bytes], size: int | None, *, operation: str) -> Part:
+    check_part_number(number)
+    if size is None:
+        raise StorageError("MissingContentLength")
+    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
+    return await _store_part(ctx, upload, number, body, size, operation=operation)
+
+
+async def upload_part_copy(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int, src_bucket: str,
+                           src_key: str, byte_range: tuple[int, int] | None, conditions: Conditions, *,
+                           operation: str) -> Part:
+    """Copy a range (inclusive; None = all) of an object the caller may read into a part."""
+    check_part_number(number)
+    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    source: ObjectInfo = await find_object(ctx, src_bucket, src_key, mode="user", operation=operation)
+    conditions.check(source.etag, source.last_modified, for_read=False)
+    if byte_range is None:
+        byte_range = (0, source.size - 1)
+    start, end = byte_range
+    if start < 0 or end >= source.size or start > end:
+        raise StorageError("InvalidRange", "The requested range is not satisfiable")
+    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
+    stream = await open_object(ctx, source, byte_range)
+    try:
+        return await _store_part(ctx, upload, number, stream.chunks, end - start + 1, operation=operation)
+    finally:
+        await stream.aclose()
+
+
+async def list_parts(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, marker: int, max_parts: int,
+                     operation: str) -> tuple[Upload, list[Part], bool]:
+    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    async with ctx.service(operation) as conn:
+        rows = await conn.fetch(
+            "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
+            " WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
+            upload.id, marker, max_parts + 1)
+    parts = [_part_from_row(r) for r in rows]
+    return upload, parts[:max_parts], len(parts) > max_parts
+
+
+async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, key_marker: str, upload_id_marker: str,
+                       max_uploads: int, operation: str) -> tuple[list[Upload], bool]:
+    """Uploads in progress the caller may see (RLS SELECT), by key then upload id."""
+    await find_bucket_as_service(ctx, bucket_id, operation)
+    args: list[Any] = [bucket_id, prefix, max_uploads + 1]
+    where = "bucket_id = $1 AND starts_with(key, $2)"
+    if key_marker:
+        args += [key_marker, upload_id_marker]
+        where += " AND (key COLLATE \"C\" > $4 OR (key = $4 AND $5 <> '' AND id > $5))"
+    async with ctx.user(operation) as conn:
+        rows = await conn.fetch(
+            f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE {where}"
+            " ORDER BY key COLLATE \"C\", id LIMIT $3", *args)
+    uploads = [Upload.from_row(r) for r in rows]
+    return uploads[:max_uploads], len(uploads) > max_uploads
+
+
+async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wanted: list[tuple[int, str]],
+                          *, operation: str) -> ObjectInfo:
+    """Check the client's part list (order, ETags, sizes), assemble, commit the version."""
+    validate_key(key)
+    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    if not wanted:
+        raise StorageError("MalformedXML", "You must specify at least one part")
+    numbers = [n for n, _ in wanted]
+    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
+        raise StorageError("InvalidPartOrder")
+    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
+    async with ctx.service(operation) as conn:
+        rows = await conn.fetch(
+            "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
+            " WHERE upload_id = $1 AND part_number = ANY($2::int[])", upload.id, numbers)
+    stored = {r["part_number"]: _part_from_row(r) for r in rows}
+    parts: list[Part] = []
+    for number, etag in wanted:
+        part = stored.get(number)
+        if part is None or _bare(part.etag) != _bare(etag):
+            raise StorageError("InvalidPart")
+        parts.append(part)
+    for part in parts[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise StorageError("EntityTooSmall")
+    total = sum(p.size for p in parts)
+    bucket = await find_bucket_as_service(ctx, bucket_id, operation)
+    if total > max_upload_size(bucket, ctx.settings, standard=False):
+        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+    digest = hashlib.md5(b"".join(bytes.fromhex(_bare(p.etag)) for p in parts)).hexdigest()
+    etag = f'"{digest}-{len(parts)}"'
+    data_key = ctx.store.data_key(bucket_id, key, upload.version)
+    await ctx.store.backend.complete_multipart(data_key, upload.id,
+                                               [PartInfo(p.number, p.backend_etag) for p in parts])
+    extra = {k: v for k, v in upload.metadata.items() if k not in ("mimetype", "cacheControl")}
+    extra.update(s3PartsCount=len(parts), s3PartSizes=[p.size for p in parts])
+    opts = WriteOptions(content_type=upload.metadata.get("mimetype") or "application/octet-stream",
+                        cache_control=upload.metadata.get("cacheControl") or "no-cache", extra_metadata=extra)
+    metadata = system_metadata(etag, total, opts, datetime.now(UTC))
+    committed = False
+    try:
+        info, replaced = await commit_version(ctx, bucket_id, key, upload.version, metadata, upload.user_metadata,
+                                              upsert=True, operation=operation)
+        committed = True
+    finally:
+        if not committed:
+            await delete_versions(ctx, bucket_id, key, [upload.version])
+    async with ctx.service(operation) as conn:
+        await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
+    await delete_versions(ctx, bucket_id, key, [replaced])
+    return info
+
+
+async def abort_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, operation: str) -> None:
+    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    async with ctx.service(operation) as conn:
+        await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
+    await ctx.store.backend.abort_multipart(ctx.store.data_key(bucket_id, key, upload.version), upload.id)

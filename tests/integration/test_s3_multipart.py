@@ -1,0 +1,105 @@
+"""S3 multipart uploads through boto3: the happy path, part copy, listing, and the
+completion rules (order, ETags, minimum part size)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration import s3_support
+from tests.integration.s3_support import error_code
+
+MiB = 1024 * 1024
+
+admin = s3_support.admin  # the shared fixture
+s3 = s3_support.s3  # the shared fixture
+s3_bucket = s3_support.s3_bucket  # the shared fixture
+
+
+def _etag_of_parts(parts: list[bytes]) -> str:
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f'"{digest}-{len(parts)}"'
+
+
+def test_multipart_upload(s3: Any, s3_bucket: str) -> None:
+    parts = [b"a" * (5 * MiB), b"b" * 1234]
+    mp = s3.create_multipart_upload(Bucket=s3_bucket, Key="mp/obj", ContentType="text/csv",
+                                    Metadata={"k": "v"})
+    uid = mp["UploadId"]
+    uploads = s3.list_multipart_uploads(Bucket=s3_bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in uploads] == [("mp/obj", uid)]
+    etags = [s3.upload_part(Bucket=s3_bucket, Key="mp/obj", UploadId=uid, PartNumber=i + 1, Body=p)["ETag"]
+             for i, p in enumerate(parts)]
+    assert etags == [f'"{hashlib.md5(p).hexdigest()}"' for p in parts]
+    listed = s3.list_parts(Bucket=s3_bucket, Key="mp/obj", UploadId=uid)["Parts"]
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed] == [
+        (1, etags[0], 5 * MiB), (2, etags[1], 1234)]
+    page = s3.list_parts(Bucket=s3_bucket, Key="mp/obj", UploadId=uid, MaxParts=1)
+    assert page["IsTruncated"] and page["NextPartNumberMarker"] == 1
+    done = s3.complete_multipart_upload(Bucket=s3_bucket, Key="mp/obj", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    assert done["ETag"] == _etag_of_parts(parts)
+    head = s3.head_object(Bucket=s3_bucket, Key="mp/obj")
+    assert (head["ContentLength"], head["ContentType"], head["Metadata"]) == (5 * MiB + 1234, "text/csv",
+                                                                             {"k": "v"})
+    assert head["ETag"] == _etag_of_parts(parts)
+    assert s3.get_object(Bucket=s3_bucket, Key="mp/obj", PartNumber=2)["Body"].read() == parts[1]
+    attrs = s3.get_object_attributes(Bucket=s3_bucket, Key="mp/obj", ObjectAttributes=["ObjectParts"])
+    assert attrs["ObjectParts"]["TotalPartsCount"] == 2
+    body = s3.get_object(Bucket=s3_bucket, Key="mp/obj")["Body"].read()
+    assert hashlib.md5(body).hexdigest() == hashlib.md5(b"".join(parts)).hexdigest()
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3_bucket)
+
+
+def test_upload_part_copy(s3: Any, s3_bucket: str) -> None:
+    source = bytes(range(256)) * (6 * 4096)  # 6 MiB
+    s3.put_object(Bucket=s3_bucket, Key="src", Body=source)
+    uid = s3.create_multipart_upload(Bucket=s3_bucket, Key="dst")["UploadId"]
+    first = s3.upload_part_copy(Bucket=s3_bucket, Key="dst", UploadId=uid, PartNumber=1,
+                                CopySource={"Bucket": s3_bucket, "Key": "src"},
+                                CopySourceRange=f"bytes=0-{5 * MiB - 1}")["CopyPartResult"]["ETag"]
+    second = s3.upload_part_copy(Bucket=s3_bucket, Key="dst", UploadId=uid, PartNumber=2,
+                                 CopySource={"Bucket": s3_bucket, "Key": "src"},
+                                 CopySourceRange=f"bytes={5 * MiB}-{len(source) - 1}")["CopyPartResult"]["ETag"]
+    assert first == f'"{hashlib.md5(source[:5 * MiB]).hexdigest()}"'
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part_copy(Bucket=s3_bucket, Key="dst", UploadId=uid, PartNumber=3,
+                            CopySource={"Bucket": s3_bucket, "Key": "src"},
+                            CopySourceRange=f"bytes=0-{len(source)}")
+    assert error_code(exc.value)[0] == "InvalidRange"
+    s3.complete_multipart_upload(Bucket=s3_bucket, Key="dst", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]})
+    assert s3.get_object(Bucket=s3_bucket, Key="dst")["Body"].read() == source
+
+
+def test_completion_rules_and_abort(s3: Any, s3_bucket: str) -> None:
+    uid = s3.create_multipart_upload(Bucket=s3_bucket, Key="rules")["UploadId"]
+    small = [s3.upload_part(Bucket=s3_bucket, Key="rules", UploadId=uid, PartNumber=n, Body=b"x" * 10)["ETag"]
+             for n in (1, 2)]
+
+    def complete(parts: list[dict[str, Any]]) -> tuple[str, int]:
+        with pytest.raises(ClientError) as exc:
+            s3.complete_multipart_upload(Bucket=s3_bucket, Key="rules", UploadId=uid,
+                                         MultipartUpload={"Parts": parts})
+        return error_code(exc.value)
+
+    assert complete([{"PartNumber": 2, "ETag": small[1]}, {"PartNumber": 1, "ETag": small[0]}]) == (
+        "InvalidPartOrder", 400)
+    assert complete([{"PartNumber": 1, "ETag": '"0123"'}]) == ("InvalidPart", 400)
+    assert complete([{"PartNumber": 3, "ETag": small[0]}]) == ("InvalidPart", 400)
+    assert complete([{"PartNumber": 1, "ETag": small[0]}, {"PartNumber": 2, "ETag": small[1]}]) == (
+        "EntityTooSmall", 400)
+    assert s3.abort_multipart_upload(Bucket=s3_bucket, Key="rules",
+                                     UploadId=uid)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as exc:
+        s3.list_parts(Bucket=s3_bucket, Key="rules", UploadId=uid)
+    assert error_code(exc.value) == ("NoSuchUpload", 404)
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=s3_bucket, Key="rules", UploadId=uid, PartNumber=1, Body=b"x")
+    assert error_code(exc.value) == ("NoSuchUpload", 404)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=s3_bucket, Key="rules")
+    assert error_code(exc.value)[1] == 404
