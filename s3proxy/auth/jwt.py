@@ -19,6 +19,10 @@ _HMAC = {"HS256", "HS384", "HS512"}
 _ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 
+_CACHE_SIZE = 4096
+_CACHE_SECONDS = 60.0
+
+
 class InvalidToken(Exception):
     """The token is malformed, expired or wrongly signed; the message says which."""
 
@@ -31,6 +35,7 @@ class JwtKeys:
         self.algorithm = algorithm
         self._jwks: list[pyjwt.PyJWK] = []
         self._signing: pyjwt.PyJWK | None = None
+        self._cache: dict[str, tuple[float, Principal]] = {}
         if jwks:
             doc = json.loads(jwks)
             for key in doc.get("keys", []):
@@ -84,9 +89,23 @@ class JwtKeys:
         return claims
 
     def principal(self, token: str) -> Principal:
+        """The Principal of a verified token. Verified tokens are remembered until they
+        expire (at most _CACHE_SECONDS), so a client reusing its token pays for the
+        signature check once, not per request (Supabase's JWT_CACHING_ENABLED)."""
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         claims = self.verify(token)
-        role = claims.get("role") or "anon"
-        return Principal(role=str(role), claims=claims, jwt=token)
+        principal = Principal(role=str(claims.get("role") or "anon"), claims=claims, jwt=token)
+        exp = claims.get("exp")
+        until = now + _CACHE_SECONDS
+        if isinstance(exp, int | float):
+            until = min(until, float(exp))
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[token] = (until, principal)
+        return principal
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Sign claims with the URL-signing key if configured, else the secret."""
