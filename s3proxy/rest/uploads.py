@@ -33,6 +33,10 @@ MAX_FORM_FIELDS = 10
 
 Upload = Callable[[AsyncIterator[bytes]], Awaitable[ObjectInfo]]
 
+# asyncio keeps only weak references to tasks: an upload whose client vanished must still
+# run to its cleanup, so running uploads are held here until they end
+_RUNNING: set[asyncio.Task[ObjectInfo]] = set()
+
 _ROBOTS_RULE = re.compile(
     r"^(all|noindex|nofollow|none|nosnippet|indexifembedded|notranslate|noimageindex"
     r"|max-snippet:\s*-?\d+|max-image-preview:\s*(none|standard|large)|max-video-preview:\s*-?\d+"
@@ -156,6 +160,8 @@ class StreamingUploadHandler(RestHandler):
         self.request.connection.set_max_body_size(settings.upload_file_size_limit + FORM_OVERHEAD)  # type: ignore[union-attr]
         self._queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
         self._task = asyncio.ensure_future(run(self._chunks()))
+        _RUNNING.add(self._task)
+        self._task.add_done_callback(_RUNNING.discard)
         self._task.add_done_callback(self._upload_done)
 
     async def _chunks(self) -> AsyncIterator[bytes]:

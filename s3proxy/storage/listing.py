@@ -308,13 +308,13 @@ async def list_v2(ctx: Ctx, bucket_id: str, *, prefix: str = "", limit: int = V2
         order, sort_column = position.order, position.column
     limit = max(1, min(limit, V2_MAX_LIMIT))
     if with_delimiter or sort_column == "name":
-        return await _v2_by_name(ctx, bucket_id, prefix, limit, position, with_delimiter, order)
+        return await _v2_by_name(ctx, bucket_id, prefix, limit, position, with_delimiter, order, operation)
     return await _v2_by_time(ctx, bucket_id, prefix, limit, position, sort_column, order, operation)
 
 
 async def _v2_by_name(ctx: Ctx, bucket_id: str, prefix: str, limit: int, position: Cursor | None,
-                      with_delimiter: bool, order: str) -> V2Page:
-    async with ctx.user("storage.object.list_v2") as conn:
+                      with_delimiter: bool, order: str, operation: str) -> V2Page:
+    async with ctx.user(operation) as conn:
         scanner = _Scanner(conn, bucket_id, prefix, "/" if with_delimiter else None, order == "desc")
         scanner.start_after(position.last if position else None)
         entries = await scanner.take(limit + 1)
