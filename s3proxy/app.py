@@ -6,6 +6,7 @@ serves the S3 API at `/` (path-style and virtual-host style).
 
 from __future__ import annotations
 
+import tornado.httputil
 import tornado.web
 
 from s3proxy.rest import buckets, health, listing, objects, signed
@@ -57,21 +58,26 @@ def s3_routes(prefix: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]
 
 
 class Application(tornado.web.Application):
-    """tornado's Application, counting requests in flight so shutdown can drain them."""
+    """tornado's Application, remembering the requests in flight so shutdown can drain them."""
 
-    in_flight = 0
+    requests: dict[int, tornado.httputil.HTTPServerRequest] = {}
 
     def find_handler(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        Application.in_flight += 1
+        Application.requests[id(request)] = request
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
-        Application.in_flight = max(0, Application.in_flight - 1)
+        Application.requests.pop(id(handler.request), None)
         super().log_request(handler)
 
 
 def in_flight() -> int:
-    return Application.in_flight
+    """Requests still being served; those whose client went away no longer count."""
+    for key, request in list(Application.requests.items()):
+        stream = getattr(request.connection, "stream", None)
+        if stream is None or stream.closed():
+            Application.requests.pop(key, None)
+    return len(Application.requests)
 
 
 def _settings(storage: Storage) -> dict[str, object]:
