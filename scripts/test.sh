@@ -12,5 +12,14 @@ fi
 .venv/bin/pip install --quiet -e '.[test]'
 unset AWS_CA_BUNDLE
 .venv/bin/ruff check s3proxy tests conformance bench
-.venv/bin/mypy
+.venv/bin/mypy s3proxy conformance
+# rclone (a conformance client) and wrk (the benchmark's load generator) are Debian packages
+missing=""
+for tool in rclone wrk; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  # shellcheck disable=SC2086
+  (apt-get update -qq && apt-get install -y -qq $missing >/dev/null) || echo "could not install:$missing"
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# the black-box conformance suite: real clients against s3proxy on both backends
+.venv/bin/python -m conformance --junit results/conformance-junit.xml

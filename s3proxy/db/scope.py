@@ -22,7 +22,6 @@ from s3proxy.auth.principal import Principal
 from s3proxy.storage.errors import StorageError
 
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SET_SCOPE = "SELECT set_config(k, v, true) FROM unnest($1::text[], $2::text[]) AS t(k, v)"
 _TOO_MANY = ("remaining connection slots", "too many clients", "Max client connections", "no more connections")
 
 
@@ -71,6 +70,28 @@ def scope_settings(
     names.append("role")
     values.append(principal.role)
     return names, values
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings is forced on for our sessions)."""
+    if "\x00" in value:
+        raise StorageError("InvalidRequest", "NUL bytes are not allowed")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def begin_scope_sql(names: list[str], values: list[str]) -> str:
+    """`BEGIN` plus every set_config of the scope, as one simple-protocol message: the
+    whole scope costs one round trip to Postgres."""
+    calls = ", ".join(f"set_config({_literal(n)}, {_literal(v)}, true)" for n, v in zip(names, values, strict=True))
+    return f"BEGIN; SELECT {calls}"
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """Before a connection goes back to the pool. Everything we set is transaction-local,
+    so there is nothing to reset unless a transaction was left open by a cancellation
+    (asyncpg's default reset would cost a round trip per request)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 def map_database_error(exc: BaseException) -> StorageError:
@@ -141,9 +162,10 @@ class Database:
                         max_size=self.max_size,
                         timeout=5,
                         command_timeout=max(5.0, self.statement_timeout_ms / 1000 + 5),
-                        server_settings={"search_path": "storage,public,extensions"},
+                        server_settings={"search_path": "storage,public,extensions", "standard_conforming_strings": "on"},
                         max_inactive_connection_lifetime=60,
                         init=_init_connection,
+                        reset=_reset_connection,
                     )
         return self._pool
 
@@ -167,19 +189,14 @@ class Database:
         try:
             pool = await self._get_pool()
             async with pool.acquire(timeout=10) as conn:
-                tx = conn.transaction()
-                await tx.start()
+                await conn.execute(begin_scope_sql(names, values))
                 try:
-                    await conn.execute(_SET_SCOPE, names, values)
                     yield conn
                 except BaseException:
-                    await tx.rollback()
+                    if not conn.is_closed():
+                        await conn.execute("ROLLBACK")
                     raise
-                else:
-                    if rollback:
-                        await tx.rollback()
-                    else:
-                        await tx.commit()
+                await conn.execute("ROLLBACK" if rollback else "COMMIT")
         except StorageError:
             raise
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:

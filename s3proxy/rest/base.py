@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from s3proxy.auth.jwt import InvalidToken
@@ -119,6 +120,9 @@ class RestHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, StorageError):
             self.send_storage_error(exc)
+            return
+        if isinstance(exc, tornado.httputil.HTTPInputError):
+            self.send_storage_error(StorageError("InvalidRequest", str(exc)))
             return
         if isinstance(exc, tornado.web.HTTPError) and exc.status_code < 500:
             self.set_status(exc.status_code)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from tornado.httputil import HTTPHeaders, _parse_header
+from tornado.httputil import _parse_header
 
 from s3proxy.storage.errors import StorageError
 
@@ -31,6 +31,18 @@ def form_boundary(content_type: str) -> bytes | None:
 
 def is_form(content_type: str | None) -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
+def _part_headers(text: str) -> dict[str, str]:
+    """A part's headers by lower-case name. Not tornado's parser: clients put UTF-8 file
+    names in Content-Disposition, which HTTP header rules (and tornado) reject."""
+    headers: dict[str, str] = {}
+    for line in text.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise _bad()
+        headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 @dataclass(frozen=True)
@@ -111,13 +123,13 @@ class FormReader:
         while (at := self._buf.find(b"\r\n\r\n")) < 0:
             if len(self._buf) > MAX_PART_HEADERS or not await self._fill():
                 raise _bad()
-        headers = HTTPHeaders.parse(self._buf[:at].decode("utf-8", "replace"))
+        headers = _part_headers(self._buf[:at].decode("utf-8", "replace"))
         del self._buf[: at + 4]
-        disposition, params = _parse_header(headers.get("Content-Disposition", ""))
+        disposition, params = _parse_header(headers.get("content-disposition", ""))
         if disposition.lower() != "form-data":
             raise _bad()
         return Part(name=params.get("name", ""), filename=params.get("filename"),
-                    content_type=headers.get("Content-Type"))
+                    content_type=headers.get("content-type"))
 
     async def content(self) -> AsyncIterator[bytes]:
         """The current part's bytes, streamed; stops at the next delimiter (left in place)."""
