@@ -285,7 +285,9 @@ async def prepare_write(ctx: Ctx, bucket_id: str, name: str, opts: WriteOptions,
         check_mime_type(bucket, opts.content_type)
     if opts.size is not None and opts.size > limit:
         raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
-    if opts.probe:
+    # service_role bypasses RLS, so its probe could only find a conflicting key, which the
+    # commit finds anyway; skipping it saves a transaction on every admin/S3-key write
+    if opts.probe and ctx.principal.role != ctx.settings.db_service_role:
         await probe_write(ctx, bucket_id, name, upsert=opts.upsert or opts.if_match is not None,
                           operation=operation, content_type=opts.content_type, size=opts.size,
                           user_metadata=opts.user_metadata)
