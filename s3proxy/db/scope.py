@@ -202,6 +202,28 @@ class Database:
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc
 
+    async def fetch_one(
+        self,
+        principal: Principal,
+        operation: str,
+        request: RequestInfo | None,
+        function: str,
+        *args: object,
+    ) -> asyncpg.Record | None:
+        """A single-row lookup through one of the `storage.s3proxy_scoped_*` functions:
+        scope and query in one statement, one round trip, same RLS as `transaction()`."""
+        names, values = scope_settings(principal, operation, request or RequestInfo(), self.statement_timeout_ms)
+        params = ", ".join(f"${i}" for i in range(3, 3 + len(args)))
+        sql = f"SELECT * FROM storage.{function}($1::text[], $2::text[], {params})"
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire(timeout=10) as conn:
+                return await conn.fetchrow(sql, names, values, *args)
+        except StorageError:
+            raise
+        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+            raise map_database_error(exc) from exc
+
     def service(self, operation: str, request: RequestInfo | None = None):  # type: ignore[no-untyped-def]
         """A transaction in service scope (role service_role, RLS bypassed)."""
         return self.transaction(Principal.service(self.service_role), operation, request)

@@ -192,8 +192,7 @@ async def get_bucket(ctx: Ctx, bucket_id: str, *, operation: str = "storage.buck
 
 async def find_bucket_as_service(ctx: Ctx, bucket_id: str, operation: str) -> Bucket:
     """The bucket's limits and visibility, looked up in service scope (reference §2.3 step 1)."""
-    async with ctx.service(operation) as conn:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM storage.buckets WHERE id = $1", bucket_id)
+    row = await ctx.lookup(operation, "s3proxy_scoped_bucket", bucket_id, as_service=True)
     if row is None:
         raise StorageError("NoSuchBucket", "Bucket not found")
     return Bucket.from_row(row)

@@ -130,24 +130,15 @@ async def find_object(ctx: Ctx, bucket_id: str, name: str, *, mode: ReadMode = "
     """The object's row, as `mode` allows; NoSuchBucket / NoSuchKey otherwise.
     A row hidden by RLS is indistinguishable from a missing one."""
     validate_key(name)
-    sql = f"SELECT {OBJECT_COLUMNS} FROM storage.objects WHERE bucket_id = $1 AND name = $2"
-    if mode == "user":
-        async with ctx.user(operation) as conn:
-            row = await conn.fetchrow(sql, bucket_id, name)
-        if row is None:
-            raise StorageError("NoSuchKey", "Object not found")
-        return ObjectInfo.from_row(row)
-    bucket = await find_bucket_as_service(ctx, bucket_id, operation)
-    if mode == "public" and not bucket.public:
-        raise StorageError("NoSuchBucket", "Bucket not found")
-    if mode == "auto" and not bucket.public and not ctx.principal.authenticated:
-        raise StorageError("NoSuchBucket", "Bucket not found")
-    if mode in ("public", "service") or (mode == "auto" and bucket.public):
-        async with ctx.service(operation) as conn:
-            row = await conn.fetchrow(sql, bucket_id, name)
-    else:
-        async with ctx.user(operation) as conn:
-            row = await conn.fetchrow(sql, bucket_id, name)
+    as_service = mode == "service"
+    if mode in ("public", "auto"):
+        bucket = await find_bucket_as_service(ctx, bucket_id, operation)
+        if mode == "public" and not bucket.public:
+            raise StorageError("NoSuchBucket", "Bucket not found")
+        if mode == "auto" and not bucket.public and not ctx.principal.authenticated:
+            raise StorageError("NoSuchBucket", "Bucket not found")
+        as_service = bucket.public
+    row = await ctx.lookup(operation, "s3proxy_scoped_object", bucket_id, name, as_service=as_service)
     if row is None:
         raise StorageError("NoSuchKey", "Object not found")
     return ObjectInfo.from_row(row)
