@@ -1,0 +1,99 @@
+"""Large transfers: one object of 1 GiB (16 MiB with --quick) up and down each protocol.
+
+The body is streamed from a generator that yields one repeating 1 MiB buffer, with a
+declared Content-Length, and downloads are counted and dropped, so the client never
+holds the object. Measured: throughput, the server's peak RSS summed over its
+processes (sampled every 100 ms), server CPU and the client's own CPU time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.scenarios import RUN_ID, ScenarioError, rest_path
+from bench.targets import ProcessSampler, Target
+from bench.wrk import origin
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LargeScenario:
+    """One direction of one protocol, compared with the same direction on the upstream."""
+
+    name: str
+    protocol: str  # rest | s3
+    direction: str  # upload | download
+    baseline: str
+    title: str
+
+
+LARGE_SCENARIOS: list[LargeScenario] = [
+    LargeScenario("rest_upload_large", "rest", "upload", "s3_upload_large", "REST upload (POST), streamed"),
+    LargeScenario("rest_download_large", "rest", "download", "s3_download_large", "REST download, streamed"),
+    LargeScenario("s3_upload_large", "s3", "upload", "s3_upload_large", "S3 PutObject (presigned), streamed"),
+    LargeScenario("s3_download_large", "s3", "download", "s3_download_large", "S3 GetObject (presigned), streamed"),
+]
+
+
+def body(size: int) -> Iterator[bytes]:
+    """`size` bytes as 1 MiB chunks of one repeating buffer."""
+    buffer = bytes(range(256)) * (CHUNK // 256)
+    left = size
+    while left > 0:
+        piece = buffer if left >= CHUNK else buffer[:left]
+        left -= len(piece)
+        yield piece
+
+
+def _request(target: Target, protocol: str, direction: str, key: str) -> tuple[str, str, dict[str, str]]:
+    """(method, url, headers) for one large transfer."""
+    if protocol == "rest":
+        assert target.rest_url
+        base = origin(target.rest_url)
+        headers = target.rest_headers()
+        if direction == "upload":
+            url = base + rest_path(target, f"object/{target.bucket}/{key}")
+            return "POST", url, {**headers, "x-upsert": "true", "Content-Type": "application/octet-stream"}
+        return "GET", base + rest_path(target, f"object/authenticated/{target.bucket}/{key}"), headers
+    operation = "put_object" if direction == "upload" else "get_object"
+    return ("PUT" if direction == "upload" else "GET"), target.presigned(operation, key), {}
+
+
+def transfer(target: Target, scenario: LargeScenario, size: int) -> dict[str, Any]:
+    """Run one transfer; returns throughput and resource figures, raises ScenarioError."""
+    key = f"bench/{RUN_ID}/large-{scenario.protocol}"
+    method, url, headers = _request(target, scenario.protocol, scenario.direction, key)
+    cpu0 = time.process_time()
+    received = 0
+    with httpx.Client(timeout=httpx.Timeout(600, connect=30)) as client, \
+            ProcessSampler(target.pids) as sampler:
+        started = time.monotonic()
+        if scenario.direction == "upload":
+            resp = client.request(method, url, content=body(size),
+                                  headers={**headers, "Content-Length": str(size)})
+            if resp.status_code >= 300:
+                raise ScenarioError(f"{method} {size} bytes: HTTP {resp.status_code} {resp.text[:200]!r}")
+        else:
+            with client.stream(method, url, headers=headers) as resp:
+                if resp.status_code >= 300:
+                    resp.read()
+                    raise ScenarioError(f"GET large object: HTTP {resp.status_code} {resp.text[:200]!r}")
+                for chunk in resp.iter_raw(CHUNK):
+                    received += len(chunk)
+            if received != size:
+                raise ScenarioError(f"download returned {received} bytes, expected {size}")
+        seconds = time.monotonic() - started
+    return {
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "mib_per_s": round(size / 2**20 / seconds, 1),
+        "server_rss_peak_mib": sampler.peak_mib,
+        "server_cpu_cores": sampler.cpu_cores,
+        "client_cpu_s": round(time.process_time() - cpu0, 2),
+    }
