@@ -7,10 +7,11 @@ Supabase serializes most responses through a schema that writes NULL strings as 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from s3proxy.storage.buckets import Bucket
+from s3proxy.timefmt import iso_millis
 
 _OLD_PY_CLIENT = re.compile(r"supabase-py/(\d+)\.(\d+)\.(\d+)")
 _OLD_STORAGE3 = re.compile(r"supabase-py/storage3 v(\d+)\.(\d+)\.(\d+)")
@@ -18,10 +19,7 @@ _OLD_STORAGE3 = re.compile(r"supabase-py/storage3 v(\d+)\.(\d+)\.(\d+)")
 
 def iso(value: datetime | None) -> str | None:
     """ISO-8601 UTC with milliseconds: 2024-01-01T00:00:00.000Z."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return None if value is None else iso_millis(value)
 
 
 def bucket_json(bucket: Bucket, *, with_type: bool) -> dict[str, Any]:

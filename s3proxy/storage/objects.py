@@ -25,6 +25,7 @@ from s3proxy.storage.context import Ctx
 from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import EMPTY_FOLDER, check_mime_type, max_upload_size, validate_key
 from s3proxy.storage.streams import MeasuredBody
+from s3proxy.timefmt import iso_millis
 
 log = logging.getLogger("s3proxy.storage")
 
@@ -114,7 +115,7 @@ def system_metadata(etag: str, size: int, opts: WriteOptions, when: datetime) ->
         "size": size,
         "mimetype": opts.content_type,
         "cacheControl": opts.cache_control,
-        "lastModified": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        "lastModified": iso_millis(when),
         "contentLength": size,
         "httpStatusCode": 200,
     }
