@@ -17,8 +17,12 @@ Why it is built this way:
 - Tornado cannot cancel a fetch, so an abandoned download is ended by raising from its
   streaming callback, and a cancelled upload by cancelling the read of its body;
   either way the connection closes and its client slot is released.
-- Known limits: the simple client opens one connection per request (no keep-alive)
-  and ignores HTTP(S)_PROXY; REQUEST_TIMEOUT caps how long one transfer may last.
+- Connections are kept alive and reused (`http_pool.PooledHTTPClient`: tornado's simple
+  client, which otherwise connects per request), except that a streamed body always
+  starts on a new one, since it cannot be replayed if a reused connection was stale;
+  so bodies up to SMALL_BODY are read into memory first and sent as bytes.
+- Known limits: the client ignores HTTP(S)_PROXY; REQUEST_TIMEOUT caps how long one
+  transfer may last.
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ from lxml import etree
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
+from s3proxy.backends.http_pool import PooledHTTPClient
 from s3proxy.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,7 @@ CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 3600.0
 COPY_LIMIT = 5 * 1024 * MiB  # CopyObject's maximum source size
 MAX_BODY = 5 * 1024 * 1024 * MiB + MiB  # S3's largest object, for tornado's body limit
+SMALL_BODY = 64 * 1024  # known-size bodies up to this are buffered: replayable, unlike a stream
 IN_FLIGHT = 2  # parts of one unknown-length put uploading at once
 QUEUE_DEPTH = 4  # downloaded chunks buffered per open stream
 DELETE_BATCH = 1000
@@ -324,7 +329,7 @@ class S3Backend(Backend):
             log.warning("no AWS credentials found; upstream requests go unsigned")
         self._ca_certs = os.environ.get("AWS_CA_BUNDLE") or None
         self._max_clients = max_clients
-        self._client: SimpleAsyncHTTPClient | None = None
+        self._client: PooledHTTPClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._copy_limit = COPY_LIMIT
         self._bulk_delete = True
@@ -332,11 +337,13 @@ class S3Backend(Backend):
 
     # transport
 
-    def _http(self) -> SimpleAsyncHTTPClient:
+    def _http(self) -> PooledHTTPClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:  # a client is bound to its loop
-            self._client = SimpleAsyncHTTPClient(force_instance=True, max_clients=self._max_clients,
-                                                 max_body_size=MAX_BODY)
+            if self._client is not None:
+                self._client.close()  # drops the idle connections it keeps
+            self._client = PooledHTTPClient(force_instance=True, max_clients=self._max_clients,
+                                            max_body_size=MAX_BODY)
             self._client_loop = loop
         return self._client
 
@@ -386,6 +393,12 @@ class S3Backend(Backend):
     async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
                   cache_control: str) -> None:
         headers = _content_headers(content_type, cache_control)
+        if size is not None and size <= SMALL_BODY:  # in memory, so it may ride a kept-alive connection
+            data = await _PartReader(body, size + 1).next()
+            if len(data) != size:
+                raise StorageError("IncompleteBody")
+            _check(await self._fetch("PUT", key, headers=headers, body=data), "PutObject")
+            return
         if size is not None:
             producer = _Producer(body, size)
             response = await self._fetch("PUT", key, headers={**headers, "Content-Length": str(size)},
