@@ -30,6 +30,7 @@ from s3proxy.storage.context import Ctx
 from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import max_upload_size, validate_key
 from s3proxy.storage.objects import (
+    NewVersion,
     ObjectInfo,
     WriteOptions,
     commit_version,
@@ -266,14 +267,10 @@ async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wa
     opts = WriteOptions(content_type=upload.metadata.get("mimetype") or "application/octet-stream",
                         cache_control=upload.metadata.get("cacheControl") or "no-cache", extra_metadata=extra)
     metadata = system_metadata(etag, total, opts, datetime.now(UTC))
-    committed = False
-    try:
-        info, replaced = await commit_version(ctx, bucket_id, key, upload.version, metadata, upload.user_metadata,
+    async with NewVersion(ctx, bucket_id, key, upload.version) as version:
+        info, replaced = await commit_version(ctx, bucket_id, key, version.id, metadata, upload.user_metadata,
                                               upsert=True, operation=operation)
-        committed = True
-    finally:
-        if not committed:
-            await delete_versions(ctx, bucket_id, key, [upload.version])
+        version.committed = True
     async with ctx.service(operation) as conn:
         await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
     await delete_versions(ctx, bucket_id, key, [replaced])

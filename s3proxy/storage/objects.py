@@ -265,6 +265,25 @@ async def delete_versions(ctx: Ctx, bucket_id: str, name: str, versions: list[st
         log.warning("could not delete %d superseded version(s) of %s/%s", len(keys), bucket_id, name)
 
 
+class NewVersion:
+    """A fresh version of bucket/name to write bytes to. Used as `async with`: unless
+    `committed` is set before the block ends, the bytes written there are deleted, so a
+    failure anywhere between the first byte and the commit leaves nothing behind."""
+
+    def __init__(self, ctx: Ctx, bucket_id: str, name: str, version: str | None = None) -> None:
+        self.ctx, self.bucket_id, self.name = ctx, bucket_id, name
+        self.id = version or str(uuid.uuid4())
+        self.key = ctx.store.data_key(bucket_id, name, self.id)
+        self.committed = False
+
+    async def __aenter__(self) -> NewVersion:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.committed:
+            await delete_versions(self.ctx, self.bucket_id, self.name, [self.id])
+
+
 async def prepare_write(ctx: Ctx, bucket_id: str, name: str, opts: WriteOptions, *,
                         operation: str) -> tuple[Bucket, int]:
     """The checks every write makes before any byte moves; returns the bucket and the size limit."""
@@ -290,22 +309,16 @@ async def put_object(ctx: Ctx, bucket_id: str, name: str, body: AsyncIterator[by
                      *, operation: str = "storage.object.upload") -> ObjectInfo:
     """Stream `body` into a new version of bucket/name and make it current."""
     _, limit = await prepare_write(ctx, bucket_id, name, opts, operation=operation)
-    version = str(uuid.uuid4())
-    key = ctx.store.data_key(bucket_id, name, version)
     measured = MeasuredBody(body, limit=limit, expected_size=opts.size, observers=opts.observers)
-    committed = False
-    try:
-        await ctx.store.backend.put(key, measured, size=opts.size, content_type=opts.content_type,
+    async with NewVersion(ctx, bucket_id, name) as version:
+        await ctx.store.backend.put(version.key, measured, size=opts.size, content_type=opts.content_type,
                                     cache_control=opts.cache_control)
         metadata = system_metadata(measured.etag, measured.size, opts, datetime.now(UTC))
         info, replaced = await commit_version(
-            ctx, bucket_id, name, version, metadata, opts.user_metadata, upsert=opts.upsert,
+            ctx, bucket_id, name, version.id, metadata, opts.user_metadata, upsert=opts.upsert,
             operation=operation, if_match=opts.if_match, if_none_match_star=opts.if_none_match_star,
         )
-        committed = True
-    finally:
-        if not committed:
-            await delete_versions(ctx, bucket_id, name, [version])
+        version.committed = True
     await delete_versions(ctx, bucket_id, name, [replaced])
     return info
 
@@ -402,18 +415,12 @@ async def copy_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
                              extra_metadata=dict(opts.extra_metadata))
     write.extra_metadata = {k: v for k, v in write.extra_metadata.items() if v is not None}  # None = drop
     await prepare_write(ctx, dst_bucket, dst_name, write, operation=operation)
-    version = str(uuid.uuid4())
-    committed = False
-    try:
-        await ctx.store.backend.copy(ctx.store.data_key(src_bucket, src_name, source.version),
-                                     ctx.store.data_key(dst_bucket, dst_name, version))
+    async with NewVersion(ctx, dst_bucket, dst_name) as version:
+        await ctx.store.backend.copy(ctx.store.data_key(src_bucket, src_name, source.version), version.key)
         metadata = system_metadata(source.etag, source.size, write, datetime.now(UTC))
-        info, replaced = await commit_version(ctx, dst_bucket, dst_name, version, metadata,
+        info, replaced = await commit_version(ctx, dst_bucket, dst_name, version.id, metadata,
                                               write.user_metadata, upsert=opts.upsert, operation=operation)
-        committed = True
-    finally:
-        if not committed:
-            await delete_versions(ctx, dst_bucket, dst_name, [version])
+        version.committed = True
     await delete_versions(ctx, dst_bucket, dst_name, [replaced])
     return info
 
@@ -439,21 +446,16 @@ async def move_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
         raise StorageError("AccessDenied", "new row violates row-level security policy")
     if (src_bucket, src_name) == (dst_bucket, dst_name):
         return source
-    version = str(uuid.uuid4())
-    committed = False
-    try:
-        await ctx.store.backend.copy(ctx.store.data_key(src_bucket, src_name, source.version),
-                                     ctx.store.data_key(dst_bucket, dst_name, version))
-        metadata = dict(source.metadata)
-        info, _ = await commit_version(ctx, dst_bucket, dst_name, version, metadata, source.user_metadata,
-                                       upsert=False, operation=operation, object_id=source.id)
-        committed = True
-    except StorageError as exc:
-        if exc.code == "ResourceAlreadyExists":
-            raise StorageError("KeyAlreadyExists", "The resource already exists") from exc
-        raise
-    finally:
-        if not committed:
-            await delete_versions(ctx, dst_bucket, dst_name, [version])
+    async with NewVersion(ctx, dst_bucket, dst_name) as version:
+        await ctx.store.backend.copy(ctx.store.data_key(src_bucket, src_name, source.version), version.key)
+        try:
+            info, _ = await commit_version(ctx, dst_bucket, dst_name, version.id, dict(source.metadata),
+                                           source.user_metadata, upsert=False, operation=operation,
+                                           object_id=source.id)
+        except StorageError as exc:
+            if exc.code == "ResourceAlreadyExists":
+                raise StorageError("KeyAlreadyExists", "The resource already exists") from exc
+            raise
+        version.committed = True
     await delete_versions(ctx, src_bucket, src_name, [source.version])
     return info
