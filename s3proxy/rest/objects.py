@@ -5,6 +5,8 @@ Listing lives in rest/listing.py and signed URLs in rest/signed.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from s3proxy.rest.download import ObjectResponder
 from s3proxy.rest.object_json import copy_result, object_row
 from s3proxy.rest.params import body_bool, body_object, body_string, header_true
@@ -135,16 +137,21 @@ class BulkDeleteHandler(ObjectResponder):
         self.send_json([object_row(info) for info in deleted])
 
 
+def _source_and_destination(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(bucketId, sourceKey, destinationBucket or bucketId, destinationKey) of a move or copy."""
+    bucket_id = body_string(body, "bucketId")
+    source = body_string(body, "sourceKey")
+    destination = body_string(body, "destinationKey")
+    return bucket_id, source, body_string(body, "destinationBucket", required=False) or bucket_id, destination
+
+
 class MoveHandler(ObjectResponder):
     """POST /object/move {bucketId, sourceKey, destinationKey, destinationBucket?}."""
 
     async def post(self) -> None:
         ctx = self.ctx(self.authenticate())
         body = self.json_body()
-        bucket_id = body_string(body, "bucketId")
-        source = body_string(body, "sourceKey")
-        destination = body_string(body, "destinationKey")
-        target_bucket = body_string(body, "destinationBucket", required=False) or bucket_id
+        bucket_id, source, target_bucket, destination = _source_and_destination(body)
         await objects.move_object(ctx, bucket_id, source, target_bucket, destination)
         self.send_json({"message": "Successfully moved"})
 
@@ -156,10 +163,7 @@ class CopyHandler(ObjectResponder):
     async def post(self) -> None:
         ctx = self.ctx(self.authenticate())
         body = self.json_body()
-        bucket_id = body_string(body, "bucketId")
-        source = body_string(body, "sourceKey")
-        destination = body_string(body, "destinationKey")
-        target_bucket = body_string(body, "destinationBucket", required=False) or bucket_id
+        bucket_id, source, target_bucket, destination = _source_and_destination(body)
         metadata = body_object(body, "metadata")
         opts = CopyOptions(
             upsert=header_true(self.request.headers.get("x-upsert")),
