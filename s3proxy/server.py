@@ -92,7 +92,6 @@ def build_storage(settings: Settings) -> Storage:
         settings.database_url,
         max_size=settings.db_max_connections,
         statement_timeout_ms=settings.db_statement_timeout_ms,
-        service_role=settings.db_service_role,
     )
     keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
     return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)

@@ -141,12 +141,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class Database:
     """An asyncpg pool plus the scoped-transaction helper every query goes through."""
 
-    def __init__(self, dsn: str, *, max_size: int = 10, statement_timeout_ms: int = 30000,
-                 service_role: str = "service_role") -> None:
+    def __init__(self, dsn: str, *, max_size: int = 10, statement_timeout_ms: int = 30000) -> None:
         self.dsn = dsn
         self.max_size = max_size
         self.statement_timeout_ms = statement_timeout_ms
-        self.service_role = service_role
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
@@ -223,7 +221,3 @@ class Database:
             raise
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc
-
-    def service(self, operation: str, request: RequestInfo | None = None):  # type: ignore[no-untyped-def]
-        """A transaction in service scope (role service_role, RLS bypassed)."""
-        return self.transaction(Principal.service(self.service_role), operation, request)

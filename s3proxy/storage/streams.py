@@ -48,19 +48,5 @@ class MeasuredBody:
             raise StorageError("IncompleteBody")
 
     @property
-    def md5_hex(self) -> str:
-        return self._md5.hexdigest()
-
-    @property
-    def md5_digest(self) -> bytes:
-        return self._md5.digest()
-
-    @property
     def etag(self) -> str:
         return f'"{self._md5.hexdigest()}"'
-
-
-async def bytes_body(data: bytes, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
-    """A small in-memory body as a stream (for tests and tiny internal writes)."""
-    for i in range(0, len(data), chunk):
-        yield data[i : i + chunk]
