@@ -100,9 +100,13 @@ class RestHandler(tornado.web.RequestHandler):
         return data
 
     def send_json(self, data: Any, status: int = 200) -> None:
+        self.send_json_text(json.dumps(data, separators=(",", ":"), ensure_ascii=False), status)
+
+    def send_json_text(self, text: str, status: int = 200) -> None:
+        """Send JSON already rendered as text."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        self.finish(text)
 
     # --- errors ---------------------------------------------------------------
 

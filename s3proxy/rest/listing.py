@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s3proxy.rest.base import RestHandler
-from s3proxy.rest.object_json import v1_entry, v2_page
+from s3proxy.rest.object_json import v1_entry, v2_page_json
 from s3proxy.rest.params import body_bool, body_int, body_object, body_string
 from s3proxy.storage import listing
 
@@ -45,4 +45,4 @@ class ListV2Handler(RestHandler):
             sort_column=str(sort.get("column") or "name"),
             sort_order=str(sort.get("order") or "asc"),
         )
-        self.send_json(v2_page(page))
+        self.send_json_text(v2_page_json(page))

@@ -7,11 +7,23 @@ no serializer and use plain JSON.
 
 from __future__ import annotations
 
+import json
+import re
+from functools import partial
 from typing import Any
 
 from s3proxy.rest.render import iso
+from s3proxy.storage.listed import ListedRow
 from s3proxy.storage.listing import V1Entry, V2Page
 from s3proxy.storage.objects import ObjectInfo
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+
+
+def _string(text: str) -> str:
+    """`text` as a JSON string; most names need no escaping, so skip the encoder then."""
+    return _dumps(text) if _NEEDS_ESCAPE.search(text) else f'"{text}"'
 
 
 def object_row(info: ObjectInfo) -> dict[str, Any]:
@@ -63,28 +75,28 @@ def v1_entry(entry: V1Entry) -> dict[str, Any]:
     }
 
 
-def v2_page(page: V2Page) -> dict[str, Any]:
-    folders = [
-        {"key": key, "name": name, "id": None, "updated_at": None, "created_at": None,
-         "last_accessed_at": None, "metadata": None}
+def _quoted(text: str | None) -> str:
+    """A JSON string for text that needs no escaping (ISO timestamps, uuids), or null."""
+    return "null" if text is None else f'"{text}"'
+
+
+def _v2_object(row: ListedRow, key: str | None) -> str:
+    key_field = "" if key is None else f',"key":{_string(key)}'
+    return (f'{{"id":"{row.id}","name":{_string(row.name)},"updated_at":{_quoted(row.updated_at)},'
+            f'"created_at":{_quoted(row.created_at)},"last_accessed_at":{_quoted(row.last_accessed_at)},'
+            f'"metadata":{row.metadata_json or "null"}{key_field}}}')
+
+
+def v2_page_json(page: V2Page) -> str:
+    """The list v2 body as JSON text. Written by hand rather than through `json.dumps`:
+    a page has up to 1,000 objects whose timestamps and metadata Postgres has already
+    rendered (`ListedRow`), so only names need escaping here."""
+    folders = ",".join(
+        f'{{"key":{_string(key)},"name":{_string(name)},"id":null,"updated_at":null,"created_at":null,'
+        f'"last_accessed_at":null,"metadata":null}}'
         for key, name in page.folders
-    ]
-    objects = []
-    for info, key in page.objects:
-        item: dict[str, Any] = {
-            "id": info.id,
-            "name": info.name,
-            "updated_at": iso(info.updated_at),
-            "created_at": iso(info.created_at),
-            "last_accessed_at": iso(info.last_accessed_at),
-            "metadata": info.metadata,
-        }
-        if key is not None:
-            item["key"] = key
-        objects.append(item)
-    body: dict[str, Any] = {"hasNext": page.has_next}
-    if page.next_cursor is not None:
-        body["nextCursor"] = page.next_cursor
-    body["folders"] = folders
-    body["objects"] = objects
-    return body
+    )
+    objects = ",".join(_v2_object(row, key) for row, key in page.objects)
+    cursor = "" if page.next_cursor is None else f',"nextCursor":{_string(page.next_cursor)}'
+    has_next = "true" if page.has_next else "false"
+    return f'{{"hasNext":{has_next}{cursor},"folders":[{folders}],"objects":[{objects}]}}'

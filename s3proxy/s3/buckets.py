@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import decode_token, encode_token, int_param, owner
-from s3proxy.s3.xml import Child, child_text, document, parse
+from s3proxy.s3.xml import Child, Markup, child_text, document, escape_text, parse
 from s3proxy.storage import buckets as store_buckets
 from s3proxy.storage.errors import StorageError
+from s3proxy.storage.listed import ListedKey
 from s3proxy.storage.listing import ListPage, list_page
-from s3proxy.storage.objects import ObjectInfo
 
 MAX_KEYS = 1000
 PUBLIC_ACLS = ("public-read", "public-read-write")
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote(safe="/")` leaves as is
 
 
 async def create_bucket(req: S3Request) -> S3Response:
@@ -101,7 +103,7 @@ class Listing:
         self.max_keys = int_param(req, "max-keys", MAX_KEYS, low=0, high=MAX_KEYS)
 
     def enc(self, value: str | None) -> str | None:
-        if value is None or not self.url:
+        if value is None or not self.url or _URL_SAFE.fullmatch(value):
             return value
         return quote(value, safe="/")
 
@@ -120,17 +122,16 @@ class Listing:
                                operation="storage.s3.object.list")
 
 
-def _content(listing: Listing, info: ObjectInfo, req: S3Request, with_owner: bool,
-             version: bool = False) -> list[Child]:
-    fields: list[Child] = [("Key", listing.enc(info.name))]
-    if version:
-        fields += [("VersionId", "null"), ("IsLatest", True)]
-    fields += [("LastModified", info.last_modified), ("ETag", info.etag), ("Size", info.size)]
-    fields.append(("StorageClass", "STANDARD"))
+def _content(listing: Listing, row: ListedKey, req: S3Request, with_owner: bool, element: str = "Contents") -> Markup:
+    """One `<Contents>` (or `<Version>`) element, in one f-string: a page has 1,000."""
+    owner = ""
     if with_owner:
-        ident = info.owner_id or req.ctx.settings.tenant_id
-        fields.append(("Owner", [("ID", ident), ("DisplayName", ident)]))
-    return fields
+        ident = escape_text(row.owner_id or req.ctx.settings.tenant_id)
+        owner = f"<Owner><ID>{ident}</ID><DisplayName>{ident}</DisplayName></Owner>"
+    version = "<VersionId>null</VersionId><IsLatest>true</IsLatest>" if element == "Version" else ""
+    return Markup(f"<{element}><Key>{escape_text(listing.enc(row.name) or '')}</Key>{version}"
+                  f"<LastModified>{row.last_modified}</LastModified><ETag>{escape_text(row.etag)}</ETag>"
+                  f"<Size>{escape_text(row.size)}</Size><StorageClass>STANDARD</StorageClass>{owner}</{element}>")
 
 
 async def list_objects(req: S3Request) -> S3Response:
@@ -142,7 +143,7 @@ async def list_objects(req: S3Request) -> S3Response:
         children.append(("NextMarker", listing.enc(page.next_marker)))
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
-    children += [("Contents", _content(listing, o, req, True)) for o in page.objects]
+    children += [_content(listing, o, req, True) for o in page.objects]
     return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
 
 
@@ -168,7 +169,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
                  ("Delimiter", listing.enc(listing.delimiter)), ("IsTruncated", page.is_truncated)]
     if start_after is not None:
         children.append(("StartAfter", listing.enc(start_after)))
-    children += [("Contents", _content(listing, o, req, fetch_owner)) for o in page.objects]
+    children += [_content(listing, o, req, fetch_owner) for o in page.objects]
     return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
 
 
@@ -186,5 +187,5 @@ async def list_object_versions(req: S3Request) -> S3Response:
         children += [("NextKeyMarker", listing.enc(page.next_marker)), ("NextVersionIdMarker", "null")]
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
-    children += [("Version", _content(listing, o, req, True, version=True)) for o in page.objects]
+    children += [_content(listing, o, req, True, element="Version") for o in page.objects]
     return S3Response.document(document("ListVersionsResult", children + listing.tail(page)))

@@ -14,14 +14,16 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.errors import StorageError
-from s3proxy.storage.objects import OBJECT_COLUMNS, ObjectInfo
+from s3proxy.storage.listed import Listed, ListedKey, ListedRow, iso_sql
+
+L = TypeVar("L", bound=Listed)
 
 V1_SORT_COLUMNS = ("name", "updated_at", "created_at", "last_accessed_at")
 V2_SORT_COLUMNS = ("name", "updated_at", "created_at")
@@ -50,14 +52,14 @@ class ListPage:
     """One page of a listing: objects and common prefixes, merged in key order in
     `entries`; `next_marker` is the last entry returned when the page is truncated."""
 
-    objects: list[ObjectInfo] = field(default_factory=list)
+    objects: list[ListedKey] = field(default_factory=list)
     common_prefixes: list[str] = field(default_factory=list)
-    entries: list[ObjectInfo | str] = field(default_factory=list)
+    entries: list[ListedKey | str] = field(default_factory=list)
     is_truncated: bool = False
     next_marker: str | None = None
 
 
-def _entry_name(entry: ObjectInfo | str) -> str:
+def _entry_name(entry: Listed | str) -> str:
     return entry if isinstance(entry, str) else entry.name
 
 
@@ -69,12 +71,14 @@ def _is_common_prefix(marker: str, prefix: str, delimiter: str) -> bool:
     return len(rest) >= len(delimiter) and rest.find(delimiter) == len(rest) - len(delimiter)
 
 
-class _Scanner:
-    """Walks the index in key order (or reverse), collapsing common prefixes."""
+class _Scanner(Generic[L]):
+    """Walks the index in key order (or reverse), collapsing common prefixes; objects
+    come as `view` records."""
 
-    def __init__(self, conn: asyncpg.Connection, bucket_id: str, prefix: str, delimiter: str | None,
-                 descending: bool) -> None:
+    def __init__(self, conn: asyncpg.Connection, view: type[L], bucket_id: str, prefix: str,
+                 delimiter: str | None, descending: bool) -> None:
         self.conn = conn
+        self.view = view
         self.bucket_id = bucket_id
         self.prefix = prefix
         self.delimiter = delimiter or None
@@ -98,7 +102,7 @@ class _Scanner:
         else:
             self.low, self.low_inclusive = marker, False
 
-    async def _fetch(self, limit: int) -> list[asyncpg.Record]:
+    async def _fetch(self, limit: int) -> list[L]:
         args: list[Any] = [self.bucket_id]
         where = ["bucket_id = $1"]
         if self.low is not None:
@@ -109,9 +113,9 @@ class _Scanner:
             where.append(f'name COLLATE "C" {"<=" if self.high_inclusive else "<"} ${len(args)}')
         args.append(limit)
         order = "DESC" if self.descending else "ASC"
-        sql = (f"SELECT {OBJECT_COLUMNS} FROM storage.objects WHERE {' AND '.join(where)}"
+        sql = (f"SELECT {self.view.COLUMNS} FROM storage.objects WHERE {' AND '.join(where)}"
                f' ORDER BY name COLLATE "C" {order} LIMIT ${len(args)}')
-        return list(await self.conn.fetch(sql, *args))
+        return list(await self.conn.fetch(sql, *args, record_class=self.view))
 
     def _skip_prefix(self, common: str) -> bool:
         """Move the bound past every key under `common`; False when nothing can follow."""
@@ -130,15 +134,19 @@ class _Scanner:
         else:
             self.low, self.low_inclusive = name, False
 
-    async def take(self, count: int) -> list[ObjectInfo | str]:
+    async def take(self, count: int) -> list[L | str]:
         """Up to `count` entries in order."""
-        entries: list[ObjectInfo | str] = []
+        entries: list[L | str] = []
         if self.low is None or (self.high is not None and self.low > self.high):
             return entries
+        if not self.delimiter:  # every row is an entry: no per-row work
+            rows = await self._fetch(count)
+            if rows:
+                self._passed(rows[-1]["name"])
+            return list(rows)
         current: str | None = None  # the common prefix whose keys are being skipped
         while len(entries) < count:
-            missing = count - len(entries)
-            batch = min(1000, missing if not self.delimiter else max(32, 2 * missing))
+            batch = count - len(entries)
             rows = await self._fetch(batch)
             for row in rows:
                 name: str = row["name"]
@@ -152,7 +160,7 @@ class _Scanner:
                     if not self._skip_prefix(current):
                         return entries
                 else:
-                    entries.append(ObjectInfo.from_row(row))
+                    entries.append(row)
                     self._passed(name)
                 if len(entries) >= count:
                     return entries
@@ -167,14 +175,16 @@ async def list_page(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | N
     `delimiter` after the prefix rolled up into common prefixes (S3 semantics).
 
     Resuming from a common prefix (the `next_marker` of a previous page) skips all of
-    it. NoSuchBucket when the bucket does not exist."""
-    await find_bucket_as_service(ctx, bucket_id, operation)
-    if max_keys <= 0:
-        return ListPage()
-    async with ctx.user(operation) as conn:
-        scanner = _Scanner(conn, bucket_id, prefix or "", delimiter, descending)
-        scanner.start_after(start_after)
-        entries = await scanner.take(max_keys + 1)
+    it. NoSuchBucket when the bucket does not exist (looked up only when the page is
+    empty: a listed key proves its bucket exists, and that saves a round trip)."""
+    entries: list[ListedKey | str] = []
+    if max_keys > 0:
+        async with ctx.user(operation) as conn:
+            scanner = _Scanner(conn, ListedKey, bucket_id, prefix or "", delimiter, descending)
+            scanner.start_after(start_after)
+            entries = await scanner.take(max_keys + 1)
+    if not entries:
+        await find_bucket_as_service(ctx, bucket_id, operation)
     page = ListPage(is_truncated=len(entries) > max_keys, entries=entries[:max_keys])
     for entry in page.entries:
         if isinstance(entry, str):
@@ -290,7 +300,7 @@ class Cursor:
 @dataclass
 class V2Page:
     folders: list[tuple[str, str]] = field(default_factory=list)  # (key, name ending in "/")
-    objects: list[tuple[ObjectInfo, str | None]] = field(default_factory=list)  # (row, key)
+    objects: list[tuple[ListedRow, str | None]] = field(default_factory=list)  # (row, key)
     has_next: bool = False
     next_cursor: str | None = None
 
@@ -315,7 +325,7 @@ async def list_v2(ctx: Ctx, bucket_id: str, *, prefix: str = "", limit: int = V2
 async def _v2_by_name(ctx: Ctx, bucket_id: str, prefix: str, limit: int, position: Cursor | None,
                       with_delimiter: bool, order: str, operation: str) -> V2Page:
     async with ctx.user(operation) as conn:
-        scanner = _Scanner(conn, bucket_id, prefix, "/" if with_delimiter else None, order == "desc")
+        scanner = _Scanner(conn, ListedRow, bucket_id, prefix, "/" if with_delimiter else None, order == "desc")
         scanner.start_after(position.last if position else None)
         entries = await scanner.take(limit + 1)
     page = V2Page(has_next=len(entries) > limit)
@@ -347,14 +357,14 @@ async def _v2_by_time(ctx: Ctx, bucket_id: str, prefix: str, limit: int, positio
         op = "<" if order == "desc" else ">"
         where.append(f'({column}, name COLLATE "C") {op} (${len(args) - 1}, ${len(args)})')
     direction = "DESC" if order == "desc" else "ASC"
-    sql = (f"SELECT {OBJECT_COLUMNS} FROM storage.objects WHERE {' AND '.join(where)}"
-           f' ORDER BY {column} {direction}, name COLLATE "C" {direction} LIMIT $3')
+    # the cursor keeps the sort column to the microsecond, or rows sharing a millisecond
+    # would be skipped
+    sql = (f"SELECT {ListedRow.COLUMNS}, {iso_sql(column, 'US')} AS cursor_after FROM storage.objects"
+           f" WHERE {' AND '.join(where)} ORDER BY {column} {direction}, name COLLATE \"C\" {direction} LIMIT $3")
     async with ctx.user(operation) as conn:
-        rows = await conn.fetch(sql, *args)
-    infos = [ObjectInfo.from_row(r) for r in rows]
-    page = V2Page(has_next=len(infos) > limit, objects=[(i, None) for i in infos[:limit]])
+        rows = await conn.fetch(sql, *args, record_class=ListedRow)
+    page = V2Page(has_next=len(rows) > limit, objects=[(r, None) for r in rows[:limit]])
     if page.has_next:
-        last = infos[limit - 1]
-        stamp = getattr(last, column)
-        page.next_cursor = Cursor(last.name, order, column, stamp.isoformat() if stamp else None).encode()
+        last = rows[limit - 1]
+        page.next_cursor = Cursor(last.name, order, column, last["cursor_after"]).encode()
     return page

@@ -8,14 +8,23 @@ import bisect
 import random
 from typing import Any
 
+from s3proxy.storage.listed import Listed
 from s3proxy.storage.listing import _Scanner, successor
 
 
-class CountingScanner(_Scanner):
+class Row(dict[str, str]):
+    """Stands in for a Listed record: the engine reads `row["name"]`."""
+
+    @property
+    def name(self) -> str:
+        return self["name"]
+
+
+class CountingScanner(_Scanner[Any]):
     """_Scanner over a sorted in-memory key list instead of Postgres."""
 
     def __init__(self, keys: list[str], prefix: str, delimiter: str | None, descending: bool) -> None:
-        super().__init__(None, "b", prefix, delimiter, descending)  # type: ignore[arg-type]
+        super().__init__(None, Listed, "b", prefix, delimiter, descending)  # type: ignore[arg-type]
         self.keys = sorted(keys)
         self.queries = 0
 
@@ -29,9 +38,7 @@ class CountingScanner(_Scanner):
             hi = (bisect.bisect_right if self.high_inclusive else bisect.bisect_left)(self.keys, self.high)
         chosen = self.keys[lo:hi]
         chosen = chosen[::-1][:limit] if self.descending else chosen[:limit]
-        return [{"id": k, "bucket_id": "b", "name": k, "owner": None, "owner_id": None, "version": "1",
-                 "metadata": {}, "user_metadata": None, "created_at": None, "updated_at": None,
-                 "last_accessed_at": None} for k in chosen]
+        return [Row(name=k) for k in chosen]  # type: ignore[misc]
 
 
 def model(keys: list[str], prefix: str, delimiter: str | None, start_after: str | None,

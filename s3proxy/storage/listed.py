@@ -1,0 +1,83 @@
+"""What a listing returns: one row per listed key, read in place.
+
+A page holds up to a thousand keys and both protocols only copy a few fields of each
+into their output, so the listing query has Postgres do the formatting (timestamps
+as timefmt's ISO text, size and ETag as text, metadata as JSON text: several times
+cheaper per value than `datetime.isoformat` and `json.loads`/`dumps` in Python) and
+asyncpg builds these record classes directly (`record_class=`), which the protocols
+read through the fields below without copying them into other objects. Each view
+selects only what its protocol writes: `ListedKey` for S3, `ListedRow` for REST.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import TYPE_CHECKING, ClassVar
+
+import asyncpg
+
+
+def iso_sql(column: str, fraction: str = "MS") -> str:
+    """SQL for `column` as timefmt's text (milliseconds) or, with fraction="US",
+    microseconds (for cursors, which must not lose precision)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.{fraction}"Z"')"""
+
+
+class Listed(asyncpg.Record):
+    """A listed object; `COLUMNS` is what the listing query selects for it."""
+
+    COLUMNS: ClassVar[str] = "name"
+
+    # Fields are read through C-level itemgetters (a page reads thousands of them);
+    # mypy sees the plain annotations.
+    if TYPE_CHECKING:
+        name: str
+    else:
+        name = property(itemgetter("name"))
+
+
+class ListedKey(Listed):
+    """What S3 lists: key, ETag, size, last modified and owner."""
+
+    COLUMNS = ", ".join([
+        "name", "owner_id",
+        """coalesce(metadata->>'eTag', '""') AS etag""",
+        "coalesce(metadata->>'size', metadata->>'contentLength', '0') AS size",
+        f"{iso_sql('coalesce(updated_at, created_at, now())')} AS last_modified",
+    ])
+
+    if TYPE_CHECKING:
+        owner_id: str | None
+        etag: str
+        size: str
+        last_modified: str
+    else:
+        owner_id = property(itemgetter("owner_id"))
+        etag = property(itemgetter("etag"))
+        size = property(itemgetter("size"))
+        last_modified = property(itemgetter("last_modified"))
+
+
+class ListedRow(Listed):
+    """What REST list v2 shows of a row: id, timestamps and the metadata JSON."""
+
+    COLUMNS = ", ".join([
+        "name", "id::text AS id",
+        f"{iso_sql('updated_at')} AS updated_at",
+        f"{iso_sql('created_at')} AS created_at",
+        f"{iso_sql('last_accessed_at')} AS last_accessed_at",
+        "metadata::text AS metadata_json",
+    ])
+
+    if TYPE_CHECKING:
+        id: str
+        updated_at: str | None
+        created_at: str | None
+        last_accessed_at: str | None
+        metadata_json: str | None
+    else:
+        id = property(itemgetter("id"))
+        updated_at = property(itemgetter("updated_at"))
+        created_at = property(itemgetter("created_at"))
+        last_accessed_at = property(itemgetter("last_accessed_at"))
+        metadata_json = property(itemgetter("metadata_json"))
