@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from s3proxy.auth.principal import Principal
+from s3proxy.db.slots import FairSlots
 from s3proxy.storage.errors import StorageError
 
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -147,6 +148,7 @@ class Database:
         self.statement_timeout_ms = statement_timeout_ms
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._slots = FairSlots(max_size)
 
     async def _get_pool(self) -> asyncpg.Pool:
         # Created lazily so the server starts (and keeps answering /status) while the
@@ -167,6 +169,13 @@ class Database:
                     )
         return self._pool
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, in arrival order (see db/slots.py)."""
+        pool = await self._get_pool()
+        async with self._slots.slot(timeout=10), pool.acquire(timeout=10) as conn:
+            yield conn
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
@@ -185,8 +194,7 @@ class Database:
         (the RLS permission probe: do the real write, see if Postgres allows it, undo it)."""
         names, values = scope_settings(principal, operation, request or RequestInfo(), self.statement_timeout_ms)
         try:
-            pool = await self._get_pool()
-            async with pool.acquire(timeout=10) as conn:
+            async with self._connection() as conn:
                 await conn.execute(begin_scope_sql(names, values))
                 try:
                     yield conn
@@ -207,15 +215,16 @@ class Database:
         request: RequestInfo | None,
         function: str,
         *args: object,
+        columns: str = "*",
     ) -> asyncpg.Record | None:
-        """A single-row lookup through one of the `storage.s3proxy_scoped_*` functions:
-        scope and query in one statement, one round trip, same RLS as `transaction()`."""
+        """One row from one of the `storage.s3proxy_*` functions that take the scope first
+        (migrations 0003, 0004): scope and work in one statement, one round trip, same
+        RLS as `transaction()`. `columns` selects from the result, known as `r`."""
         names, values = scope_settings(principal, operation, request or RequestInfo(), self.statement_timeout_ms)
         params = ", ".join(f"${i}" for i in range(3, 3 + len(args)))
-        sql = f"SELECT * FROM storage.{function}($1::text[], $2::text[], {params})"
+        sql = f"SELECT {columns} FROM storage.{function}($1::text[], $2::text[], {params}) AS r"
         try:
-            pool = await self._get_pool()
-            async with pool.acquire(timeout=10) as conn:
+            async with self._connection() as conn:
                 return await conn.fetchrow(sql, names, values, *args)
         except StorageError:
             raise

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import decode_token, encode_token, int_param, owner
-from s3proxy.s3.xml import Child, Markup, child_text, document, escape_text, parse
+from s3proxy.s3.xml import Child, Markup, child_text, document, escape_all, parse
 from s3proxy.storage import buckets as store_buckets
 from s3proxy.storage.errors import StorageError
 from s3proxy.storage.listed import ListedKey
@@ -116,22 +116,32 @@ class Listing:
             out.append(("EncodingType", "url"))
         return out
 
+    def contents(self, req: S3Request, rows: list[ListedKey], with_owner: bool,
+                 element: str = "Contents") -> Markup:
+        """The page's `<Contents>` (or `<Version>`) elements, one f-string each. Whether
+        keys need URL-encoding or anything needs XML escaping is decided per page, not
+        per key: a page has 1,000 and they rarely do."""
+        keys = [row.name for row in rows]
+        if self.url and not _URL_SAFE.fullmatch("".join(keys)):
+            keys = [quote(key, safe="/") for key in keys]
+        keys = escape_all(keys)
+        etags = escape_all([row.etag for row in rows])
+        sizes = escape_all([row.size for row in rows])
+        owners = [""] * len(rows)
+        if with_owner:
+            ids = escape_all([row.owner_id or req.ctx.settings.tenant_id for row in rows])
+            owners = [f"<Owner><ID>{i}</ID><DisplayName>{i}</DisplayName></Owner>" for i in ids]
+        version = "<VersionId>null</VersionId><IsLatest>true</IsLatest>" if element == "Version" else ""
+        return Markup("".join(
+            f"<{element}><Key>{key}</Key>{version}<LastModified>{row.last_modified}</LastModified>"
+            f"<ETag>{etag}</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass>{owner}</{element}>"
+            for row, key, etag, size, owner in zip(rows, keys, etags, sizes, owners, strict=True)
+        ))
+
     async def page(self, req: S3Request, start_after: str | None) -> ListPage:
         return await list_page(req.ctx, req.bucket_name, prefix=self.prefix, delimiter=self.delimiter,
                                start_after=start_after, max_keys=self.max_keys,
                                operation="storage.s3.object.list")
-
-
-def _content(listing: Listing, row: ListedKey, req: S3Request, with_owner: bool, element: str = "Contents") -> Markup:
-    """One `<Contents>` (or `<Version>`) element, in one f-string: a page has 1,000."""
-    owner = ""
-    if with_owner:
-        ident = escape_text(row.owner_id or req.ctx.settings.tenant_id)
-        owner = f"<Owner><ID>{ident}</ID><DisplayName>{ident}</DisplayName></Owner>"
-    version = "<VersionId>null</VersionId><IsLatest>true</IsLatest>" if element == "Version" else ""
-    return Markup(f"<{element}><Key>{escape_text(listing.enc(row.name) or '')}</Key>{version}"
-                  f"<LastModified>{row.last_modified}</LastModified><ETag>{escape_text(row.etag)}</ETag>"
-                  f"<Size>{escape_text(row.size)}</Size><StorageClass>STANDARD</StorageClass>{owner}</{element}>")
 
 
 async def list_objects(req: S3Request) -> S3Response:
@@ -143,7 +153,7 @@ async def list_objects(req: S3Request) -> S3Response:
         children.append(("NextMarker", listing.enc(page.next_marker)))
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
-    children += [_content(listing, o, req, True) for o in page.objects]
+    children.append(listing.contents(req, page.objects, with_owner=True))
     return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
 
 
@@ -169,7 +179,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
                  ("Delimiter", listing.enc(listing.delimiter)), ("IsTruncated", page.is_truncated)]
     if start_after is not None:
         children.append(("StartAfter", listing.enc(start_after)))
-    children += [_content(listing, o, req, fetch_owner) for o in page.objects]
+    children.append(listing.contents(req, page.objects, with_owner=fetch_owner))
     return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
 
 
@@ -187,5 +197,5 @@ async def list_object_versions(req: S3Request) -> S3Response:
         children += [("NextKeyMarker", listing.enc(page.next_marker)), ("NextVersionIdMarker", "null")]
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
-    children += [_content(listing, o, req, True, element="Version") for o in page.objects]
+    children.append(listing.contents(req, page.objects, with_owner=True, element="Version"))
     return S3Response.document(document("ListVersionsResult", children + listing.tail(page)))

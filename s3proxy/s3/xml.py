@@ -9,7 +9,6 @@ the network and entity expansion is the classic way to blow up a parser.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -33,12 +32,15 @@ class Markup(str):
 
 # A child spec: (tag, text) or (tag, [child specs]) or (tag, None) for "omit"; or Markup.
 Child = tuple[str, Any] | Markup
-_SPECIAL = re.compile("[&<>]")
 
 
-def escape_text(text: str) -> str:
-    """`escape`, skipped for the usual text that has nothing to escape."""
-    return escape(text) if _SPECIAL.search(text) else text
+def escape_all(texts: list[str]) -> list[str]:
+    """Each text escaped; the list as it is when none needs it (the usual case for keys
+    and ETags: one scan of them all joined instead of a check per text)."""
+    joined = "".join(texts)
+    if "&" not in joined and "<" not in joined and ">" not in joined:
+        return texts
+    return [escape(text) for text in texts]
 
 
 def iso(when: datetime) -> str:

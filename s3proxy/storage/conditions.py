@@ -54,17 +54,21 @@ def http_date(value: str | None) -> datetime | None:
         return None
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    wanted = etag.strip().strip('"')
+def etag_candidates(header: str) -> list[str]:
+    """The ETags an If-Match / If-None-Match header lists, without W/ and quotes; "*"
+    stays as is and matches any ETag."""
+    out = []
     for candidate in header.split(","):
         candidate = candidate.strip()
-        if candidate == "*":
-            return True
         if candidate.startswith("W/"):
             candidate = candidate[2:]
-        if candidate.strip('"') == wanted:
-            return True
-    return False
+        out.append(candidate if candidate == "*" else candidate.strip('"'))
+    return out
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    wanted = etag.strip().strip('"')
+    return any(c == "*" or c == wanted for c in etag_candidates(header))
 
 
 @dataclass(frozen=True)

@@ -55,12 +55,12 @@ class Ctx:
             Principal.service(self.settings.db_service_role), operation, self.request
         )
 
-    async def lookup(self, operation: str, function: str, *args: object,
-                     as_service: bool = False) -> asyncpg.Record | None:
-        """One row from a `storage.s3proxy_scoped_*` function in one round trip, as the
-        caller (RLS decides) or, with `as_service`, as service_role."""
+    async def lookup(self, operation: str, function: str, *args: object, as_service: bool = False,
+                     columns: str = "*") -> asyncpg.Record | None:
+        """One row from a `storage.s3proxy_*` function in one round trip, as the caller
+        (RLS decides) or, with `as_service`, as service_role (see `Database.fetch_one`)."""
         principal = Principal.service(self.settings.db_service_role) if as_service else self.principal
-        return await self.store.db.fetch_one(principal, operation, self.request, function, *args)
+        return await self.store.db.fetch_one(principal, operation, self.request, function, *args, columns=columns)
 
     def as_service(self) -> Ctx:
         return Ctx(self.store, Principal.service(self.settings.db_service_role), self.request)

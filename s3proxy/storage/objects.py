@@ -20,7 +20,7 @@ import asyncpg
 
 from s3proxy.backends.base import ObjectStream
 from s3proxy.storage.buckets import Bucket, find_bucket_as_service
-from s3proxy.storage.conditions import Conditions
+from s3proxy.storage.conditions import Conditions, etag_candidates
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import EMPTY_FOLDER, check_mime_type, max_upload_size, validate_key
@@ -210,48 +210,26 @@ async def commit_version(
     if_none_match_star: bool = False,
     object_id: str | None = None,
 ) -> tuple[ObjectInfo, str | None]:
-    """Point the row at `version` in one locked transaction; returns the row and the
-    version it replaced (whose bytes the caller deletes). `object_id` moves an existing
-    row (keeps its id) instead of inserting."""
-    async with ctx.service(operation) as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _advisory_key(bucket_id, name))
-        current = await conn.fetchrow(
-            "SELECT id, version, metadata FROM storage.objects WHERE bucket_id = $1 AND name = $2 FOR UPDATE",
-            bucket_id,
-            name,
-        )
-        if current is not None:
-            if if_none_match_star:
-                raise StorageError("PreconditionFailed")
-            if not upsert:
-                raise StorageError("KeyAlreadyExists", "The resource already exists")
-        if if_match is not None:
-            if current is None:
-                raise StorageError("NoSuchKey", "Object not found")
-            etag = (current["metadata"] or {}).get("eTag", "")
-            if not Conditions(if_match=if_match).matches_etag(etag):
-                raise StorageError("PreconditionFailed")
-        owner, owner_id = ctx.principal.owner, ctx.principal.sub
-        if object_id is not None:
-            row = await conn.fetchrow(
-                f"UPDATE storage.objects SET bucket_id = $2, name = $3, version = $4, metadata = $5,"
-                f" owner = $6, owner_id = $7, user_metadata = $8 WHERE id = $1 RETURNING {OBJECT_COLUMNS}",
-                object_id, bucket_id, name, version, metadata, owner, owner_id, user_metadata,
-            )
-            if row is None:
-                raise StorageError("NoSuchKey", "Object not found")
-        else:
-            row = await conn.fetchrow(
-                "INSERT INTO storage.objects (bucket_id, name, version, owner, owner_id, metadata, user_metadata)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (name, bucket_id) DO UPDATE SET version = excluded.version,"
-                " owner = excluded.owner, owner_id = excluded.owner_id, metadata = excluded.metadata,"
-                " user_metadata = excluded.user_metadata, last_accessed_at = now()"
-                f" RETURNING {OBJECT_COLUMNS}",
-                bucket_id, name, version, owner, owner_id, metadata, user_metadata,
-            )
-    replaced = current["version"] if current is not None and current["version"] != version else None
-    return ObjectInfo.from_row(row), replaced
+    """Point the row at `version` under the key's lock, in one round trip (migration
+    0004); returns the row and the version it replaced (whose bytes the caller deletes).
+    `object_id` moves an existing row (keeps its id) instead of inserting."""
+    if_match_etags = None if if_match is None else etag_candidates(if_match)
+    row = await ctx.lookup(
+        operation, "s3proxy_commit_version", _advisory_key(bucket_id, name), bucket_id, name, version,
+        ctx.principal.owner, ctx.principal.sub, metadata, user_metadata, upsert, if_none_match_star,
+        if_match_etags, object_id, as_service=True, columns="r.outcome, r.replaced, (r.obj).*",
+    )
+    assert row is not None  # the function always returns its one row
+    if row["outcome"] != "ok":
+        raise StorageError(row["outcome"], _COMMIT_REFUSALS[row["outcome"]])
+    return ObjectInfo.from_row(row), row["replaced"]
+
+
+_COMMIT_REFUSALS: dict[str, str | None] = {
+    "PreconditionFailed": None,  # the table's message
+    "KeyAlreadyExists": "The resource already exists",
+    "NoSuchKey": "Object not found",
+}
 
 
 async def delete_versions(ctx: Ctx, bucket_id: str, name: str, versions: list[str | None]) -> None:

@@ -150,6 +150,13 @@ def test_conditional_writes_and_delete(s3: Any, s3_bucket: str) -> None:
     assert error_code(exc.value) == ("PreconditionFailed", 412)
     s3.put_object(Bucket=s3_bucket, Key="c", Body=b"two", IfMatch=first)
     assert s3.get_object(Bucket=s3_bucket, Key="c")["Body"].read() == b"two"
+    s3.put_object(Bucket=s3_bucket, Key="c", Body=b"three", IfMatch="*")
+    assert s3.get_object(Bucket=s3_bucket, Key="c")["Body"].read() == b"three"
+    with pytest.raises(ClientError) as exc:  # If-Match needs an object to match
+        s3.put_object(Bucket=s3_bucket, Key="c-missing", Body=b"x", IfMatch="*")
+    assert error_code(exc.value) == ("NoSuchKey", 404)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=s3_bucket, Key="c-missing")
     assert s3.delete_object(Bucket=s3_bucket, Key="c")["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert s3.delete_object(Bucket=s3_bucket, Key="c")["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(ClientError) as exc:
