@@ -185,8 +185,12 @@ def has_signature(req: SignedRequest) -> bool:
     return any(p in keys for p in _PRESIGN_PARAMS) or "Signature" in keys or "AWSAccessKeyId" in keys
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _uri_encode(value: str) -> str:
-    return quote(value, safe="-_.~")
+    """SigV4's URI encoding; most query values (dates, scopes' parts, hex) need none."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="-_.~")
 
 
 def canonical_query(query: Iterable[tuple[str, str]], *, skip_signature: bool = False) -> str:

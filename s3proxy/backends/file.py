@@ -41,6 +41,7 @@ def _segment(text: str) -> str:
 class FileBackend(Backend):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self._root_prefix = os.path.join(str(self.root), "")  # with the trailing separator
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(exist_ok=True)
@@ -48,11 +49,12 @@ class FileBackend(Backend):
         self._uploads.mkdir(exist_ok=True)
 
     def path_of(self, key: str) -> Path:
-        """The file of a data key; always inside the root."""
-        path = self.root.joinpath(*(_segment(s) for s in key.split("/")))
-        if self.root not in path.parents:
+        """The file of a data key; always inside the root (segments are encoded so that
+        none is empty, `.`, `..` or holds a separator; checked again here all the same)."""
+        path = os.path.join(self._root_prefix, *(_segment(s) for s in key.split("/")))
+        if not path.startswith(self._root_prefix) or os.path.normpath(path) != path:
             raise StorageError("InvalidKey", "Invalid key")
-        return path
+        return Path(path)
 
     async def _write(self, target: Path, body: Body, size: int | None) -> int:
         tmp = self._tmp / uuid.uuid4().hex

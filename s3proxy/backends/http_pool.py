@@ -30,10 +30,12 @@ import select
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
 from tornado.http1connection import HTTP1Connection, is_transfer_encoding_chunked
+from tornado.httpclient import HTTPRequest
 from tornado.httputil import HTTPHeaders, RequestStartLine, ResponseStartLine
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPStreamClosedError, SimpleAsyncHTTPClient, _HTTPConnection
@@ -166,6 +168,10 @@ class _PooledConnection(_HTTPConnection):
             self.reusable = (framed and first_line.version == "HTTP/1.1" and first_line.code >= 200
                              and "close" not in sent and "close" not in headers.get("Connection", "").lower())
         await super().headers_received(first_line, headers)
+        original = getattr(self.request, "request", self.request)  # tornado wraps it in a _RequestProxy
+        callback = getattr(original, "headers_callback", None)
+        if callback is not None and isinstance(first_line, ResponseStartLine):
+            callback(first_line.code, headers)
 
     def _on_end_request(self) -> None:
         # _finish_future is done once the request was flushed and tornado's own write
@@ -192,6 +198,17 @@ class _PooledConnection(_HTTPConnection):
                        self.max_header_size, self.max_body_size, fresh=True)
             return True
         return super()._handle_exception(typ, value, tb)
+
+
+class PooledHTTPRequest(HTTPRequest):
+    """An HTTPRequest with `headers_callback(code, headers)`, called with each response's
+    status and headers as tornado parsed them; `header_callback` would hand over raw
+    lines for the receiver to parse a second time (a tenth of a small GET's CPU)."""
+
+    def __init__(self, url: str, *, headers_callback: Callable[[int, HTTPHeaders], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.headers_callback = headers_callback
 
 
 class PooledHTTPClient(SimpleAsyncHTTPClient):

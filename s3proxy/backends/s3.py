@@ -40,12 +40,12 @@ import botocore.session
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from lxml import etree
-from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import HTTPClientError, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
 from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
-from s3proxy.backends.http_pool import PooledHTTPClient
+from s3proxy.backends.http_pool import PooledHTTPClient, PooledHTTPRequest
 from s3proxy.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -219,14 +219,10 @@ class _Download:
         self.error_body = bytearray()
         self.abandoned = False
 
-    def on_header(self, line: str) -> None:
-        if line.startswith("HTTP/"):
-            self.status, self.headers = int(line.split(" ", 2)[1]), HTTPHeaders()
-        elif line == "\r\n":
-            if not self.headers_ready.done():
-                self.headers_ready.set_result(None)
-        else:
-            self.headers.parse_line(line)
+    def on_headers(self, status: int, headers: HTTPHeaders) -> None:
+        self.status, self.headers = status, headers
+        if status >= 200 and not self.headers_ready.done():
+            self.headers_ready.set_result(None)
 
     def on_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         if self.abandoned:
@@ -368,11 +364,11 @@ class S3Backend(Backend):
         url = self._url(key, query)
         if body is None and producer is None and method in ("PUT", "POST"):
             body = b""
-        request = HTTPRequest(
+        request = PooledHTTPRequest(
             url, method=method, headers=self._sign(method, url, headers or {}, body if sign_body else None),
             body=body, body_producer=cast(Any, producer),  # tornado types write() as returning None
             streaming_callback=download.on_chunk if download else None,
-            header_callback=download.on_header if download else None,
+            headers_callback=download.on_headers if download else None,
             connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT, follow_redirects=False,
             decompress_response=False, ca_certs=self._ca_certs)
         future = self._http().fetch(request, raise_error=False)
