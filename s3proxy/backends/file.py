@@ -66,8 +66,11 @@ class FileBackend(Backend):
                     written += len(chunk)
             if size is not None and written != size:
                 raise StorageError("IncompleteBody")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the first file of its folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
