@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scenarios", default="", help="comma-separated names or globs, e.g. 'rest_*,s3_get_1k'; "
                    f"all: {', '.join(all_names())}")
     p.add_argument("--large-mib", type=int, help="large object size in MiB (default 1024; --quick 16)")
-    p.add_argument("--large-repeat", type=int, default=1, help="runs of each large transfer")
+    p.add_argument("--large-repeat", type=int,
+                   help="runs of each large transfer, medians reported (default 3; --quick 1)")
     p.add_argument("--listing-rows", type=int, help="objects in the listing bucket (default 1,000,000; --quick 20,000)")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON results")
     g = p.add_argument_group("self-started targets (when no --rest-url/--s3-url)")
@@ -74,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.duration = args.duration or (1 if args.quick else 5)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.large_mib = args.large_mib or (16 if args.quick else 1024)
+    args.large_repeat = args.large_repeat or (1 if args.quick else 3)
     args.listing_rows = args.listing_rows or (20_000 if args.quick else 1_000_000)
     return args
 
