@@ -47,7 +47,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 
-_AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
 _MISSING_DATE = "AWS authentication requires a valid Date or x-amz-date header"
@@ -249,8 +249,17 @@ def _parse_credential(value: str, presigned: bool) -> tuple[str, str, str, str]:
     return access_key, date, region, service
 
 
-def _epoch(amz_date: str) -> float:
-    return datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+def _epoch(amz_date: str) -> float | None:
+    """Seconds since the epoch of an X-Amz-Date (`20240101T000000Z`), None if it is not
+    a valid one. Parsed by hand: `strptime` cost more than the rest of the check."""
+    match = _AMZ_DATE.fullmatch(amz_date)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    except ValueError:  # month 13 and the like
+        return None
 
 
 def _parse_authorization_header(value: str) -> dict[str, str]:
@@ -306,9 +315,9 @@ def _parse_header_auth(req: SignedRequest, header: str, now: float, max_skew: in
     _check_headers_signed(req, signed, False)
     amz_date = req.get("x-amz-date")
     if amz_date is not None:
-        if not _AMZ_DATE.match(amz_date):
-            raise StorageError("AccessDenied", _MISSING_DATE)
         when = _epoch(amz_date)
+        if when is None:
+            raise StorageError("AccessDenied", _MISSING_DATE)
     elif req.get("date") is not None:
         if "date" not in signed:
             raise _malformed(False, "The date header must be signed.")
@@ -347,7 +356,8 @@ def _parse_presigned(req: SignedRequest, now: float, max_skew: int) -> ParsedAut
     access_key, cred_date, region, service = _parse_credential(need("X-Amz-Credential"), True)
     amz_date, expires_raw = need("X-Amz-Date"), need("X-Amz-Expires")
     signed_headers, signature = need("X-Amz-SignedHeaders"), need("X-Amz-Signature")
-    if not _AMZ_DATE.match(amz_date):
+    when = _epoch(amz_date)
+    if when is None:
         raise _malformed(True, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     if not expires_raw.isdigit():
         raise _malformed(True, "X-Amz-Expires should be a number")
@@ -359,7 +369,6 @@ def _parse_presigned(req: SignedRequest, now: float, max_skew: int) -> ParsedAut
     if cred_date != amz_date[:8]:
         raise _malformed(True, "Invalid credential date. Date is not the same as X-Amz-Date.")
     _check_headers_signed(req, signed_headers.split(";"), True)
-    when = _epoch(amz_date)
     if now < when - max_skew:
         raise StorageError("AccessDenied", "Request is not valid yet")
     if now > when + expires:

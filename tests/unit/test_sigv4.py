@@ -245,8 +245,19 @@ def test_malformed_credentials() -> None:
                 auth.replace("/aws4_request", "/aws5_request"), auth.split(", Signature=")[0]):
         request = received(req, extra={"Authorization": bad}, drop=("authorization",))
         assert error_of(verify, request, secrets).code == "InvalidRequest"
-    bad_date = received(req, extra={"X-Amz-Date": "yesterday"}, drop=("x-amz-date",))
-    assert error_of(verify, bad_date, secrets).code == "AccessDenied"
+    for date in ("yesterday", "20241301T000000Z", "20240101T000000Zx", "20240101T250000Z"):
+        bad_date = received(req, extra={"X-Amz-Date": date}, drop=("x-amz-date",))
+        assert error_of(verify, bad_date, secrets).code == "AccessDenied"
+
+
+@pytest.mark.parametrize("date", ["20241301T000000Z", "20240230T000000Z", "20240101T000000Zx", "2024"])
+def test_presigned_impossible_dates_are_refused_not_crashed(date: str) -> None:
+    req = botocore_signed(presign=60)
+    query = urlsplit(req.url).query
+    stamp = query.split("X-Amz-Date=")[1].split("&")[0]
+    err = error_of(verify, received(req, query=query.replace(f"X-Amz-Date={stamp}", f"X-Amz-Date={date}")),
+                   secrets)
+    assert (err.code, err.status) == ("InvalidArgument", 400)
 
 
 def test_bad_payload_hash_value() -> None:
