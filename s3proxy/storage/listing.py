@@ -14,7 +14,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 
@@ -186,11 +186,14 @@ async def list_page(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | N
     if not entries:
         await find_bucket_as_service(ctx, bucket_id, operation)
     page = ListPage(is_truncated=len(entries) > max_keys, entries=entries[:max_keys])
-    for entry in page.entries:
-        if isinstance(entry, str):
-            page.common_prefixes.append(entry)
-        else:
-            page.objects.append(entry)
+    if not delimiter:  # no common prefixes: every entry is an object
+        page.objects = cast("list[ListedKey]", list(page.entries))
+    else:
+        for entry in page.entries:
+            if isinstance(entry, str):
+                page.common_prefixes.append(entry)
+            else:
+                page.objects.append(entry)
     if page.is_truncated and page.entries:
         page.next_marker = _entry_name(page.entries[-1])
     return page
