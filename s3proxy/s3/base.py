@@ -193,7 +193,7 @@ class S3Handler(tornado.web.RequestHandler):
         try:
             if self.request.method == "HEAD":
                 return
-            self.flush()
+            # the headers go out with the first chunk: one send for a small object
             async for chunk in stream.chunks:
                 self.write(chunk)
                 await self.flush()
