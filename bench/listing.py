@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,6 +90,14 @@ def _count_s3(resp: httpx.Response) -> int:
     return len(re.findall(r"<Key>", resp.text)) + len(re.findall(r"<CommonPrefixes>", resp.text))
 
 
+def _check_probe(resp: httpx.Response, what: str, count: Callable[[httpx.Response], int]) -> None:
+    """The first page of the load must be a full page, or the figures mean nothing."""
+    if resp.status_code >= 300:
+        raise ScenarioError(f"{what} probe: HTTP {resp.status_code} {resp.text[:200]!r}")
+    if count(resp) != PAGE:
+        raise ScenarioError(f"{what} probe returned {count(resp)} entries, not {PAGE}")
+
+
 def _rest_list(target: Target, ctx: Context, delimiter: bool) -> LoadFactory:
     seed(target, ctx.listing_rows)
     path = rest_path(target, f"object/list-v2/{BUCKET}")
@@ -97,11 +106,7 @@ def _rest_list(target: Target, ctx: Context, delimiter: bool) -> LoadFactory:
     headers = {**target.rest_headers(), "Content-Type": "application/json"}
     base = origin(target.rest_url or "")
     with httpx.Client(timeout=60) as client:
-        resp = client.post(base + path, content=lines[0][2], headers=headers)
-        if resp.status_code >= 300:
-            raise ScenarioError(f"REST list-v2 probe: HTTP {resp.status_code} {resp.text[:200]!r}")
-        if _count_rest(resp) != PAGE:
-            raise ScenarioError(f"REST list-v2 probe returned {_count_rest(resp)} entries, not {PAGE}")
+        _check_probe(client.post(base + path, content=lines[0][2], headers=headers), "REST list-v2", _count_rest)
     name = "rest_list_delim" if delimiter else "rest_list"
     source = write_lines(ctx.workdir / f"{target.name}-{name}.lines", list(lines))
     load = Load(base_url=base, mode="lines", source=source, headers=headers)
@@ -120,11 +125,7 @@ def _s3_list(target: Target, ctx: Context, delimiter: bool) -> LoadFactory:
         lines.append(("GET", f"{parts.path}?{parts.query}"))
     base = origin(target.s3_url or "")
     with httpx.Client(timeout=60) as client:
-        resp = client.get(base + lines[0][1])
-        if resp.status_code >= 300:
-            raise ScenarioError(f"S3 ListObjectsV2 probe: HTTP {resp.status_code} {resp.text[:200]!r}")
-        if _count_s3(resp) != PAGE:
-            raise ScenarioError(f"S3 ListObjectsV2 probe returned {_count_s3(resp)} entries, not {PAGE}")
+        _check_probe(client.get(base + lines[0][1]), "S3 ListObjectsV2", _count_s3)
     name = "s3_list_delim" if delimiter else "s3_list"
     source = write_lines(ctx.workdir / f"{target.name}-{name}.lines", list(lines))
     load = Load(base_url=base, mode="lines", source=source)

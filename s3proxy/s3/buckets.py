@@ -19,6 +19,11 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote(safe="/")` leaves as is
 
 
+def _url_encode(value: str) -> str:
+    """encoding-type=url: keys stay readable, `/` included; most need no quoting at all."""
+    return value if _URL_SAFE.fullmatch(value) else quote(value, safe="/")
+
+
 async def create_bucket(req: S3Request) -> S3Response:
     """CreateBucket; a canned public ACL makes the bucket public. AWS outside the legacy
     us-east-1 answers 409 BucketAlreadyOwnedByYou for the owner's own bucket."""
@@ -103,9 +108,7 @@ class Listing:
         self.max_keys = int_param(req, "max-keys", MAX_KEYS, low=0, high=MAX_KEYS)
 
     def enc(self, value: str | None) -> str | None:
-        if value is None or not self.url or _URL_SAFE.fullmatch(value):
-            return value
-        return quote(value, safe="/")
+        return value if value is None or not self.url else _url_encode(value)
 
     def head(self, req: S3Request) -> list[Child]:
         return [("Name", req.bucket_name), ("Prefix", self.enc(self.prefix))]
@@ -123,7 +126,7 @@ class Listing:
         per key: a page has 1,000 and they rarely do."""
         keys = [row.name for row in rows]
         if self.url and not _URL_SAFE.fullmatch("".join(keys)):
-            keys = [quote(key, safe="/") for key in keys]
+            keys = [_url_encode(key) for key in keys]
         keys = escape_all(keys)
         etags = escape_all([row.etag for row in rows])
         sizes = escape_all([row.size for row in rows])

@@ -23,7 +23,6 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-
 class Markup(str):
     """Elements already written as well-formed XML (escaped where needed), put into a
     document as they are. Listings render their thousand `<Contents>` this way, one
