@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPInputError
 
-from s3proxy.backends.http_pool import PooledHTTPClient, _idle_and_open
+from s3proxy.backends.http_pool import LARGE_CHUNK, PooledHTTPClient, _idle_and_open
 
 BIG = 4 * 1024 * 1024
 
@@ -206,3 +206,24 @@ def test_expired_idle_connections_are_dropped() -> None:
         assert up.hangups == 1
 
     scenario(test, idle_timeout=0.1)
+
+
+def test_large_bodies_are_read_in_large_chunks_and_small_ones_as_before() -> None:
+    async def test(up: Upstream, client: PooledHTTPClient) -> None:
+        received: list[bytes] = []
+
+        async def collect(chunk: bytes) -> None:
+            received.append(chunk)
+            await asyncio.sleep(0.001)  # let the upstream fill the socket buffers meanwhile
+
+        assert (await get(client, up.url("/big"), streaming_callback=collect)).code == 200
+        assert sum(map(len, received)) == BIG
+        assert max(map(len, received)) > 64 * 1024  # tornado's default read size
+        assert max(map(len, received)) <= LARGE_CHUNK
+        [(stream, _)] = next(iter(client.pool._idle.values()))
+        assert stream.read_chunk_size == 64 * 1024  # a small answer next on this stream reads as before
+        received.clear()
+        assert (await get(client, up.url("/small"), streaming_callback=collect)).code == 200
+        assert received == [b"1 GET /small 0"] and up.accepts == 1
+
+    scenario(test)
