@@ -3,8 +3,7 @@
 `resolve()` fills in what the environment left out (an embedded Postgres from
 pgserver, a generated JWT secret and S3 key pair kept in the data directory, the
 local-directory backend). `serve()` binds both ports once, then forks the workers,
-which share the listening sockets, so N processes serve the same ports; `balance.py`
-keeps their shares of the connections even.
+which share the listening sockets, so N processes serve the same ports.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import tornado.httpserver
 import tornado.netutil
 
 from s3proxy.app import in_flight, make_app, make_s3_app
 from s3proxy.auth.jwt import JwtKeys
-from s3proxy.balance import BalancedHTTPServer, ConnectionCounts, WorkerShare
 from s3proxy.config import Settings
 from s3proxy.db.migrate import migrate
 from s3proxy.db.scope import Database
@@ -124,24 +123,20 @@ def banner(settings: Settings) -> str:
 class _Worker:
     """One serving process: both apps on the shared sockets, draining on SIGTERM."""
 
-    def __init__(self, settings: Settings, sockets: list[Any], s3_sockets: list[Any],
-                 share: WorkerShare | None = None) -> None:
+    def __init__(self, settings: Settings, sockets: list[Any], s3_sockets: list[Any]) -> None:
         self.settings = settings
         self.sockets = sockets
         self.s3_sockets = s3_sockets
-        self.share = share
 
     async def run(self) -> None:
         storage = build_storage(self.settings)
         limit = self.settings.upload_file_size_limit + 1024 * 1024
         servers = []
-        for port, app, socks in ((0, make_app(storage), self.sockets), (1, make_s3_app(storage), self.s3_sockets)):
-            server = BalancedHTTPServer(
+        for app, socks in ((make_app(storage), self.sockets), (make_s3_app(storage), self.s3_sockets)):
+            server = tornado.httpserver.HTTPServer(
                 app, xheaders=False, max_body_size=limit, max_buffer_size=64 * 1024 * 1024,
                 idle_connection_timeout=75, body_timeout=3600,
             )
-            if self.share is not None:
-                server.balance(self.share.counts[port], self.share.worker)
             server.add_sockets(socks)
             servers.append(server)
         stop = asyncio.Event()
@@ -160,8 +155,7 @@ class _Worker:
         await storage.close()
 
 
-def _run_worker(settings: Settings, sockets: list[Any], s3_sockets: list[Any],
-                share: WorkerShare | None = None) -> None:
+def _run_worker(settings: Settings, sockets: list[Any], s3_sockets: list[Any]) -> None:
     # Everything alive now lives as long as the process: keep it out of the collector's
     # scans, and collect young objects less often (request objects die young anyway),
     # which trims the latency tail the full collections cause under load.
@@ -174,38 +168,52 @@ def _run_worker(settings: Settings, sockets: list[Any], s3_sockets: list[Any],
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_Worker(settings, sockets, s3_sockets, share).run())
+    asyncio.run(_Worker(settings, sockets, s3_sockets).run())
+
+
+def _own_sockets(settings: Settings, inherited: list[Any]) -> tuple[list[Any], list[Any]]:
+    """A worker's own SO_REUSEPORT listening sockets. With one shared socket, whichever
+    worker wakes first accepts a whole burst of connections and the others idle; with
+    one socket per worker the kernel spreads connections evenly across them."""
+    own = tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=True)
+    own_s3 = tornado.netutil.bind_sockets(settings.s3_port, settings.host, reuse_port=True)
+    for sock in inherited:
+        sock.close()
+    return own, own_s3
 
 
 def serve(settings: Settings) -> None:
     settings = resolve(settings)
     assert settings.database_url is not None
     asyncio.run(migrate(settings.database_url))
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
-    s3_sockets = tornado.netutil.bind_sockets(settings.s3_port, settings.host)
+    reuse = hasattr(__import__("socket"), "SO_REUSEPORT")
+    sockets = tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=reuse)
+    s3_sockets = tornado.netutil.bind_sockets(settings.s3_port, settings.host, reuse_port=reuse)
     print(banner(settings), flush=True)
     if settings.workers <= 1:
         _run_worker(settings, sockets, s3_sockets)
         return
-    children: dict[int, int] = {}  # pid: worker number
-    counts = (ConnectionCounts(settings.workers), ConnectionCounts(settings.workers))  # REST, S3
-    for number in range(settings.workers):
+    children: list[int] = []
+    for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _run_worker(settings, sockets, s3_sockets, WorkerShare(number, counts))
+                if reuse:
+                    sockets, s3_sockets = _own_sockets(settings, sockets + s3_sockets)
+                _run_worker(settings, sockets, s3_sockets)
             except BaseException:
                 log.exception("worker failed")
                 code = 1
             finally:
                 os._exit(code)  # skip the parent's atexit handlers (the embedded Postgres)
-        children[pid] = number
-    for sock in sockets + s3_sockets:  # only the workers accept
-        sock.close()
+        children.append(pid)
+    if reuse:  # the workers listen on sockets of their own now
+        for sock in sockets + s3_sockets:
+            sock.close()
 
     def forward(signum: int, _frame: Any) -> None:
-        for child in list(children):
+        for child in children:
             try:
                 os.kill(child, signum)
             except ProcessLookupError:
@@ -221,7 +229,5 @@ def serve(settings: Settings) -> None:
         except InterruptedError:
             continue
         if pid in children:
-            number = children.pop(pid)
-            for port_counts in counts:  # the others stop deferring to a worker that is gone
-                port_counts.retire(number)
+            children.remove(pid)
     sys.exit(0)
