@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 from s3proxy.rest.render import iso
-from s3proxy.storage.listed import ListedRow
 from s3proxy.storage.listing import V1Entry, V2Page
 from s3proxy.storage.objects import ObjectInfo
 
@@ -75,28 +74,34 @@ def v1_entry(entry: V1Entry) -> dict[str, Any]:
     }
 
 
-def _quoted(text: str | None) -> str:
-    """A JSON string for text that needs no escaping (ISO timestamps, uuids), or null."""
-    return "null" if text is None else f'"{text}"'
-
-
-def _v2_object(row: ListedRow, key: str | None) -> str:
-    key_field = "" if key is None else f',"key":{_string(key)}'
-    return (f'{{"id":"{row.id}","name":{_string(row.name)},"updated_at":{_quoted(row.updated_at)},'
-            f'"created_at":{_quoted(row.created_at)},"last_accessed_at":{_quoted(row.last_accessed_at)},'
-            f'"metadata":{row.metadata_json or "null"}{key_field}}}')
+def _strings(texts: list[str]) -> list[str]:
+    """JSON strings of `texts`; whether any needs escaping is checked once per page."""
+    if _NEEDS_ESCAPE.search("".join(texts)):
+        return [_string(text) for text in texts]
+    return [f'"{text}"' for text in texts]
 
 
 def v2_page_json(page: V2Page) -> str:
     """The list v2 body as JSON text. Written by hand rather than through `json.dumps`:
-    a page has up to 1,000 objects whose timestamps and metadata Postgres has already
-    rendered (`ListedRow`), so only names need escaping here."""
+    a page has up to 1,000 objects whose ids, timestamps and metadata Postgres has
+    already rendered as JSON values (`ListedRow`), so only names need escaping here."""
     folders = ",".join(
         f'{{"key":{_string(key)},"name":{_string(name)},"id":null,"updated_at":null,"created_at":null,'
         f'"last_accessed_at":null,"metadata":null}}'
         for key, name in page.folders
     )
-    objects = ",".join(_v2_object(row, key) for row, key in page.objects)
+    rows = [row for row, _ in page.objects]
+    names = _strings([row.name for row in rows])
+    keys = [key for _, key in page.objects]
+    key_fields = [""] * len(rows)
+    if any(key is not None for key in keys):  # with the delimiter: the name below the prefix
+        key_fields = ["" if key is None else f',"key":{text}'
+                      for key, text in zip(keys, _strings([key or "" for key in keys]), strict=True)]
+    objects = ",".join([
+        f'{{"id":"{row.id}","name":{name},"updated_at":{row.updated_at_json},"created_at":{row.created_at_json},'
+        f'"last_accessed_at":{row.last_accessed_at_json},"metadata":{row.metadata_json}{key_field}}}'
+        for row, name, key_field in zip(rows, names, key_fields, strict=True)
+    ])
     cursor = "" if page.next_cursor is None else f',"nextCursor":{_string(page.next_cursor)}'
     has_next = "true" if page.has_next else "false"
     return f'{{"hasNext":{has_next}{cursor},"folders":[{folders}],"objects":[{objects}]}}'

@@ -59,25 +59,25 @@ class ListedKey(Listed):
 
 
 class ListedRow(Listed):
-    """What REST list v2 shows of a row: id, timestamps and the metadata JSON."""
+    """What REST list v2 shows of a row: id, timestamps and the metadata, each already
+    as its JSON value (a quoted string or null), so rendering a row only splices."""
 
     COLUMNS = ", ".join([
         "name", "id::text AS id",
-        f"{iso_sql('updated_at')} AS updated_at",
-        f"{iso_sql('created_at')} AS created_at",
-        f"{iso_sql('last_accessed_at')} AS last_accessed_at",
-        "metadata::text AS metadata_json",
+        *(f"""coalesce('"' || {iso_sql(column)} || '"', 'null') AS {column}_json"""
+          for column in ("updated_at", "created_at", "last_accessed_at")),
+        "coalesce(metadata::text, 'null') AS metadata_json",
     ])
 
     if TYPE_CHECKING:
         id: str
-        updated_at: str | None
-        created_at: str | None
-        last_accessed_at: str | None
-        metadata_json: str | None
+        updated_at_json: str
+        created_at_json: str
+        last_accessed_at_json: str
+        metadata_json: str
     else:
         id = property(itemgetter("id"))
-        updated_at = property(itemgetter("updated_at"))
-        created_at = property(itemgetter("created_at"))
-        last_accessed_at = property(itemgetter("last_accessed_at"))
+        updated_at_json = property(itemgetter("updated_at_json"))
+        created_at_json = property(itemgetter("created_at_json"))
+        last_accessed_at_json = property(itemgetter("last_accessed_at_json"))
         metadata_json = property(itemgetter("metadata_json"))

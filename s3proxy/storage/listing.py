@@ -134,6 +134,18 @@ class _Scanner(Generic[L]):
         else:
             self.low, self.low_inclusive = name, False
 
+    def _no_delimiter_below_prefix(self, rows: list[L]) -> bool:
+        """True when no row's name has the delimiter after the prefix, checked in C over
+        the whole batch instead of row by row. Every name starts with the prefix, and a
+        name holds exactly as many (non-overlapping) delimiters as the prefix does only
+        when none starts after or straddles the prefix's end. Names are joined with NUL,
+        which Postgres text cannot contain, so no match spans two names."""
+        delimiter = self.delimiter or ""
+        if not delimiter or "\x00" in delimiter:
+            return False
+        joined = "\x00".join([row.name for row in rows])
+        return joined.count(delimiter) == len(rows) * self.prefix.count(delimiter)
+
     async def take(self, count: int) -> list[L | str]:
         """Up to `count` entries in order."""
         entries: list[L | str] = []
@@ -148,6 +160,12 @@ class _Scanner(Generic[L]):
         while len(entries) < count:
             batch = count - len(entries)
             rows = await self._fetch(batch)
+            if rows and self._no_delimiter_below_prefix(rows):  # a leaf level: all objects
+                entries.extend(rows)
+                self._passed(rows[-1].name)
+                if len(entries) >= count or len(rows) < batch:
+                    return entries
+                continue
             for row in rows:
                 name: str = row["name"]
                 if current is not None and name.startswith(current):

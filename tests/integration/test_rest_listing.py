@@ -130,3 +130,24 @@ def test_large_bucket_delimiter_listing(server: Server, http: httpx.Client, buck
     assert "idx_objects_bucket_id_name" in " ".join(str(r) for r in plan)
     # these rows have no bytes: drop them directly rather than through the backend
     server.sql(f"SET storage.allow_delete_query = 'true'; DELETE FROM storage.objects WHERE bucket_id = '{bucket}'")
+
+
+def test_list_v2_json_for_awkward_names_and_null_fields(server: Server, http: httpx.Client, bucket: str) -> None:
+    """Names that need JSON escaping mixed with plain ones, and rows whose timestamps and
+    metadata are NULL: each field comes back as its JSON value (string or null)."""
+    names = ["d/plain.txt", 'd/quote".txt', "d/back\\slash", "d/tab\there", "d/ünï ☃"]
+    for name in names:
+        server.sql("INSERT INTO storage.objects (bucket_id, name, metadata, last_accessed_at)"
+                   " VALUES ($1, $2, NULL, NULL)", bucket, name)
+    for body in ({"prefix": "d/"}, {"prefix": "d/", "with_delimiter": True}):
+        r = http.post(f"object/list-v2/{bucket}", json=body)
+        assert r.status_code == 200
+        objects = r.json()["objects"]
+        assert sorted(o["name"] for o in objects) == sorted(names)
+        for o in objects:
+            assert o["metadata"] is None and o["last_accessed_at"] is None
+            assert o["created_at"].endswith("Z") and len(o["created_at"]) == 24
+            assert ("key" in o) == bool(body.get("with_delimiter"))
+            if "key" in o:
+                assert o["key"] == o["name"][len("d/"):]
+    server.sql(f"SET storage.allow_delete_query = 'true'; DELETE FROM storage.objects WHERE bucket_id = '{bucket}'")

@@ -119,3 +119,33 @@ def test_successor() -> None:
     assert successor("") is None
     assert successor("a\U0010ffff") == "b"
     assert successor("\ud7ff") == "\ue000"
+
+
+def test_batch_delimiter_check_never_misses_a_delimiter_below_the_prefix() -> None:
+    """The whole-batch check may only say "no delimiter below the prefix" when that holds
+    row by row (then the rows skip the per-row loop); for one-character delimiters, which
+    cannot straddle the prefix's end, it must also say so whenever it holds."""
+    rng = random.Random(11)
+    for _ in range(5000):
+        prefix = "".join(rng.choice("ab/") for _ in range(rng.randint(0, 4)))
+        delimiter = rng.choice(["/", "a", "aa", "aba", "a/", "//", "ab"])
+        rows = [Row(name=prefix + "".join(rng.choice("ab/") for _ in range(rng.randint(0, 5))))
+                for _ in range(rng.randint(1, 4))]
+        scanner = CountingScanner([], prefix, delimiter, False)
+        below = any(delimiter in row.name[len(prefix):] for row in rows)
+        says_none = scanner._no_delimiter_below_prefix(rows)  # type: ignore[arg-type]
+        if says_none:
+            assert not below, (prefix, delimiter, [r.name for r in rows])
+        if len(delimiter) == 1:
+            assert says_none == (not below)
+
+
+def test_multi_character_delimiters_match_the_model() -> None:
+    rng = random.Random(5)
+    keys = sorted({"".join(rng.choice("ab/") for _ in range(rng.randint(1, 7))) for _ in range(300)})
+    for _ in range(300):
+        prefix = rng.choice(["", "a", "ab", "a/", "b"])
+        delimiter = rng.choice(["aa", "ab", "a/", "//", "aba"])
+        count = rng.randint(1, 30)
+        got, _ = run(keys, prefix, delimiter, None, count)
+        assert got == model(keys, prefix, delimiter, None, False)[:count], (prefix, delimiter, count)
