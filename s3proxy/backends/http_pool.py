@@ -41,9 +41,9 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPStreamClosedError, SimpleAsyncHTTPClient, _HTTPConnection
 from tornado.tcpclient import TCPClient
 
+from s3proxy.large_bodies import is_large, read_in_large_chunks, restore_read_size
+
 IDLE_TIMEOUT = 15.0  # seconds a pooled stream may sit idle before it is dropped
-LARGE_BODY = 1024 * 1024  # responses at least this long are read in LARGE_CHUNK pieces
-LARGE_CHUNK = 1024 * 1024
 
 _Key = tuple[str, int, int, bool, str | None]
 
@@ -169,23 +169,13 @@ class _PooledConnection(_HTTPConnection):
                       or "Content-Length" in headers or is_transfer_encoding_chunked(headers))
             self.reusable = (framed and first_line.version == "HTTP/1.1" and first_line.code >= 200
                              and "close" not in sent and "close" not in headers.get("Connection", "").lower())
-            length = headers.get("Content-Length", "")
-            if first_line.code < 300 and length.isdigit() and int(length) >= LARGE_BODY:
-                self._read_in_large_chunks()
+            if first_line.code < 300 and is_large(headers.get("Content-Length")):
+                read_in_large_chunks(self.connection, shared_params=False)  # see large_bodies.py
         await super().headers_received(first_line, headers)
         original = getattr(self.request, "request", self.request)  # tornado wraps it in a _RequestProxy
         callback = getattr(original, "headers_callback", None)
         if callback is not None and isinstance(first_line, ResponseStartLine):
             callback(first_line.code, headers)
-
-    def _read_in_large_chunks(self) -> None:
-        """Read a big body a megabyte at a time instead of tornado's 64 KiB: each chunk
-        costs the same event-loop turns and calls whatever its size, and a proxied
-        download spends most of its CPU on them (1 GiB in 64 KiB pieces is 16,384 turns
-        through the read, the queue and the client-side write). Only for big bodies:
-        tornado allocates a zeroed buffer of the whole read size for every recv."""
-        self.connection.params.chunk_size = LARGE_CHUNK
-        self.stream.read_chunk_size = min(LARGE_CHUNK, self.stream.max_buffer_size // 2)
 
     def _on_end_request(self) -> None:
         # _finish_future is done once the request was flushed and tornado's own write
@@ -194,7 +184,7 @@ class _PooledConnection(_HTTPConnection):
         if (self.reusable and self.dialer.key is not None and connection._finish_future.done()
                 and not self.stream.closed() and not self.stream._read_buffer_size):
             stream = connection.detach()
-            stream.read_chunk_size = min(65536, stream.max_buffer_size // 2)  # tornado's default
+            restore_read_size(stream)
             self.pool.checkin(self.dialer.key, stream)
         else:
             self.stream.close()

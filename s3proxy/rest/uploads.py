@@ -19,6 +19,7 @@ from typing import Any
 
 import tornado.web
 
+from s3proxy.large_bodies import is_large, read_in_large_chunks, restore_read_size
 from s3proxy.rest.base import RestHandler
 from s3proxy.rest.multipart_form import FormReader, Part, form_boundary
 from s3proxy.storage import objects
@@ -158,6 +159,8 @@ class StreamingUploadHandler(RestHandler):
     def start_upload(self, run: Upload) -> None:
         settings = self.store.settings
         self.request.connection.set_max_body_size(settings.upload_file_size_limit + FORM_OVERHEAD)  # type: ignore[union-attr]
+        if is_large(self.request.headers.get("Content-Length")):
+            read_in_large_chunks(self.request.connection, shared_params=True)
         self._queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
         self._task = asyncio.ensure_future(run(self._chunks()))
         _RUNNING.add(self._task)
@@ -214,6 +217,7 @@ class StreamingUploadHandler(RestHandler):
             self._queue.put_nowait(StorageError("IncompleteBody", "The client closed the connection"))
 
     def on_finish(self) -> None:
+        restore_read_size(getattr(self.request.connection, "stream", None))
         if self._task is not None and not self._task.done() and not self._body_complete:
             self._drain()
             self._queue.put_nowait(StorageError("IncompleteBody", "The request ended before its body"))

@@ -10,7 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPInputError
 
-from s3proxy.backends.http_pool import LARGE_CHUNK, PooledHTTPClient, _idle_and_open
+from s3proxy.backends.http_pool import PooledHTTPClient, _idle_and_open
+from s3proxy.large_bodies import LARGE_CHUNK
 
 BIG = 4 * 1024 * 1024
 
