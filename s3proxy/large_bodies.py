@@ -5,8 +5,9 @@ and calls whatever its size: through a queue, a hash and a write to the other si
 For a 1 GiB transfer that is 16,384 rounds, most of the proxy's CPU. Only bodies that
 announce at least `LARGE_BODY` bytes are read in `LARGE_CHUNK` pieces: tornado
 allocates a zeroed buffer of the whole read size for every recv, which a small request
-should not pay for. The stream's read size is put back afterwards, as a kept-alive
-connection serves small requests next.
+should not pay for, and 1 MiB objects under load would each hold a megabyte buffer
+(64 concurrent 1 MiB GETs raised the workers' RSS by about 30 MiB). The stream's read
+size is put back afterwards, as a kept-alive connection serves small requests next.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-LARGE_BODY = 1024 * 1024  # bodies of at least this many bytes are read in LARGE_CHUNK pieces
+LARGE_BODY = 4 * 1024 * 1024  # bodies of at least this many bytes are read in LARGE_CHUNK pieces
 LARGE_CHUNK = 1024 * 1024
 DEFAULT_CHUNK = 64 * 1024  # tornado's own read size
 
