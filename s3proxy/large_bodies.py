@@ -25,9 +25,12 @@ def is_large(content_length: str | None) -> bool:
     return content_length is not None and content_length.isdigit() and int(content_length) >= LARGE_BODY
 
 
-def read_in_large_chunks(connection: Any, *, shared_params: bool) -> None:
-    """Make `connection` (a tornado HTTP1Connection) read its body in LARGE_CHUNK pieces.
-    A server's connections share one parameters object: give this one its own copy."""
+def read_in_large_chunks(connection: Any, content_length: str | None, *, shared_params: bool) -> None:
+    """Make `connection` (a tornado HTTP1Connection) read its body in LARGE_CHUNK pieces
+    when `content_length` announces a large one. A server's connections share one
+    parameters object: give this one its own copy."""
+    if not is_large(content_length):
+        return
     if shared_params:
         connection.params = copy.copy(connection.params)
     connection.params.chunk_size = LARGE_CHUNK

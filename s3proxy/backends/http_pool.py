@@ -41,7 +41,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.simple_httpclient import HTTPStreamClosedError, SimpleAsyncHTTPClient, _HTTPConnection
 from tornado.tcpclient import TCPClient
 
-from s3proxy.large_bodies import is_large, read_in_large_chunks, restore_read_size
+from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 
 IDLE_TIMEOUT = 15.0  # seconds a pooled stream may sit idle before it is dropped
 
@@ -169,8 +169,8 @@ class _PooledConnection(_HTTPConnection):
                       or "Content-Length" in headers or is_transfer_encoding_chunked(headers))
             self.reusable = (framed and first_line.version == "HTTP/1.1" and first_line.code >= 200
                              and "close" not in sent and "close" not in headers.get("Connection", "").lower())
-            if first_line.code < 300 and is_large(headers.get("Content-Length")):
-                read_in_large_chunks(self.connection, shared_params=False)  # see large_bodies.py
+            if first_line.code < 300:  # an error document is read as tornado does
+                read_in_large_chunks(self.connection, headers.get("Content-Length"), shared_params=False)
         await super().headers_received(first_line, headers)
         original = getattr(self.request, "request", self.request)  # tornado wraps it in a _RequestProxy
         callback = getattr(original, "headers_callback", None)

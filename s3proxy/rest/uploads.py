@@ -19,7 +19,7 @@ from typing import Any
 
 import tornado.web
 
-from s3proxy.large_bodies import is_large, read_in_large_chunks, restore_read_size
+from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.rest.base import RestHandler
 from s3proxy.rest.multipart_form import FormReader, Part, form_boundary
 from s3proxy.storage import objects
@@ -159,8 +159,7 @@ class StreamingUploadHandler(RestHandler):
     def start_upload(self, run: Upload) -> None:
         settings = self.store.settings
         self.request.connection.set_max_body_size(settings.upload_file_size_limit + FORM_OVERHEAD)  # type: ignore[union-attr]
-        if is_large(self.request.headers.get("Content-Length")):
-            read_in_large_chunks(self.request.connection, shared_params=True)
+        read_in_large_chunks(self.request.connection, self.request.headers.get("Content-Length"), shared_params=True)
         self._queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
         self._task = asyncio.ensure_future(run(self._chunks()))
         _RUNNING.add(self._task)

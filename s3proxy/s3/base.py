@@ -26,7 +26,7 @@ from tornado.iostream import StreamClosedError
 
 from s3proxy.auth.chunked import RequestBody as VerifiedBody
 from s3proxy.db.scope import RequestInfo
-from s3proxy.large_bodies import is_large, read_in_large_chunks, restore_read_size
+from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.s3.auth import authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import Body, S3Request, S3Response
@@ -153,8 +153,7 @@ class S3Handler(tornado.web.RequestHandler):
             self.early_error = exc
             self.channel.close()
             return
-        if is_large(req.headers.get("Content-Length")):
-            read_in_large_chunks(req.connection, shared_params=True)
+        read_in_large_chunks(req.connection, req.headers.get("Content-Length"), shared_params=True)
         self.task = asyncio.ensure_future(route.operation(s3req))
         self.task.add_done_callback(lambda _: self.channel.close())
 

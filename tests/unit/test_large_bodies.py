@@ -27,7 +27,7 @@ def test_a_server_connection_gets_its_own_parameters_and_its_stream_is_reset_aft
     shared = HTTP1ConnectionParameters()
     stream = SimpleNamespace(read_chunk_size=DEFAULT_CHUNK, max_buffer_size=64 * 1024 * 1024)
     big, other = SimpleNamespace(params=shared, stream=stream), SimpleNamespace(params=shared, stream=None)
-    read_in_large_chunks(big, shared_params=True)
+    read_in_large_chunks(big, str(LARGE_BODY), shared_params=True)
     assert big.params.chunk_size == LARGE_CHUNK and stream.read_chunk_size == LARGE_CHUNK
     assert other.params.chunk_size == shared.chunk_size == 65536  # the server's other connections
     restore_read_size(stream)
@@ -37,5 +37,6 @@ def test_a_server_connection_gets_its_own_parameters_and_its_stream_is_reset_aft
 
 def test_read_size_never_exceeds_half_the_buffer_limit() -> None:
     stream = SimpleNamespace(read_chunk_size=DEFAULT_CHUNK, max_buffer_size=LARGE_CHUNK)
-    read_in_large_chunks(SimpleNamespace(params=HTTP1ConnectionParameters(), stream=stream), shared_params=False)
+    read_in_large_chunks(SimpleNamespace(params=HTTP1ConnectionParameters(), stream=stream), str(LARGE_BODY),
+                         shared_params=False)
     assert stream.read_chunk_size == LARGE_CHUNK // 2
