@@ -386,6 +386,15 @@ def _(ctx: Context) -> None:
     equal(httpx.get(bad, timeout=30).status_code, 403, "status")
 
 
+@check(C, "signed URLs: X-Amz-Expires over a week is 400 AuthorizationQueryParametersError")
+def _(ctx: Context) -> None:
+    b, _etag = put_one(ctx)
+    url = s3(ctx).generate_presigned_url("get_object", Params={"Bucket": b, "Key": "c"}, ExpiresIn=300)
+    r = httpx.get(url.replace("X-Amz-Expires=300", "X-Amz-Expires=604801"), timeout=30)
+    equal(r.status_code, 400, "status")
+    ensure(b"<Code>AuthorizationQueryParametersError</Code>" in r.content, f"AWS's code: {r.text[:200]}")
+
+
 @check(C, "signed URLs: an expired presigned URL is 403")
 def _(ctx: Context) -> None:
     import time

@@ -231,8 +231,9 @@ def trailer_string_to_sign(auth: AuthResult, previous: str, trailer_sha256_hex: 
 # -- parsing ----------------------------------------------------------------------------
 
 def _malformed(presigned: bool, message: str) -> StorageError:
-    # AWS says AuthorizationQueryParametersError / AuthorizationHeaderMalformed (both 400)
-    return StorageError("InvalidArgument" if presigned else "InvalidRequest", message)
+    """AWS's codes for unparseable credentials (the reference says InvalidArgument and
+    InvalidRequest; S3 clients and SDKs know AWS's)."""
+    return StorageError("AuthorizationQueryParametersError" if presigned else "AuthorizationHeaderMalformed", message)
 
 
 def _parse_credential(value: str, presigned: bool) -> tuple[str, str, str, str]:

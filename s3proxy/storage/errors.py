@@ -47,6 +47,12 @@ ERRORS: dict[str, ErrorKind] = {
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.",
     ),
+    "AuthorizationHeaderMalformed": ErrorKind(
+        400, "AuthorizationHeaderMalformed", "The authorization header that you provided is not valid."
+    ),
+    "AuthorizationQueryParametersError": ErrorKind(
+        400, "AuthorizationQueryParametersError", "The query parameters that provide authentication are not valid."
+    ),
     "InvalidAccessKeyId": ErrorKind(
         403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
     ),

@@ -258,3 +258,19 @@ def test_signed_aws_chunked_with_signed_trailer(server: Server, s3_bucket: str, 
         else:
             assert r.status_code == 200, r.text
     assert admin.get_object(Bucket=s3_bucket, Key="signed-trailer")["Body"].read() == data
+
+
+def test_malformed_credentials_get_aws_codes(server: Server, s3_bucket: str, admin: Any) -> None:
+    """Unparseable presigned parameters and Authorization headers: AWS's 400 codes, which
+    SDKs show as such (the reference says InvalidArgument / InvalidRequest)."""
+    url = admin.generate_presigned_url("get_object", Params={"Bucket": s3_bucket, "Key": "k"}, ExpiresIn=300)
+    too_long = url.replace("X-Amz-Expires=300", "X-Amz-Expires=604801")
+    assert error_of(httpx.get(too_long)) == ("AuthorizationQueryParametersError", 400)
+    wrong_service = url.replace("%2Fs3%2Faws4_request", "%2Fiam%2Faws4_request")
+    assert error_of(httpx.get(wrong_service)) == ("AuthorizationQueryParametersError", 400)
+    path = f"/{s3_bucket}"
+    headers, *_ = signed(server, "GET", path)
+    headers["authorization"] = headers["authorization"].replace("/s3/aws4_request", "/iam/aws4_request")
+    r = httpx.get(server.s3_url + path, headers=headers)
+    assert error_of(r) == ("AuthorizationHeaderMalformed", 400)
+    assert "incorrect service" in r.text

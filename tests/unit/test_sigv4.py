@@ -223,7 +223,7 @@ def test_presigned_bad_expires(expires: str) -> None:
     req = botocore_signed(presign=60)
     query = urlsplit(req.url).query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
     err = error_of(verify, received(req, query=query), secrets)
-    assert (err.code, err.status) == ("InvalidArgument", 400)
+    assert (err.code, err.status) == ("AuthorizationQueryParametersError", 400)
 
 
 def test_no_signature_and_unsupported_mechanisms() -> None:
@@ -244,7 +244,7 @@ def test_malformed_credentials() -> None:
     for bad in (auth.replace("/s3/", "/iam/"), auth.replace(f"/{today}/", "/20000101/"),
                 auth.replace("/aws4_request", "/aws5_request"), auth.split(", Signature=")[0]):
         request = received(req, extra={"Authorization": bad}, drop=("authorization",))
-        assert error_of(verify, request, secrets).code == "InvalidRequest"
+        assert error_of(verify, request, secrets).code == "AuthorizationHeaderMalformed"
     for date in ("yesterday", "20241301T000000Z", "20240101T000000Zx", "20240101T250000Z"):
         bad_date = received(req, extra={"X-Amz-Date": date}, drop=("x-amz-date",))
         assert error_of(verify, bad_date, secrets).code == "AccessDenied"
@@ -257,7 +257,7 @@ def test_presigned_impossible_dates_are_refused_not_crashed(date: str) -> None:
     stamp = query.split("X-Amz-Date=")[1].split("&")[0]
     err = error_of(verify, received(req, query=query.replace(f"X-Amz-Date={stamp}", f"X-Amz-Date={date}")),
                    secrets)
-    assert (err.code, err.status) == ("InvalidArgument", 400)
+    assert (err.code, err.status) == ("AuthorizationQueryParametersError", 400)
 
 
 def test_bad_payload_hash_value() -> None:
