@@ -225,6 +225,20 @@ def _(ctx: Context) -> None:
     ensure(any(u["UploadId"] == uid and u["Key"] == "mp.bin" for u in ups), f"upload listed: {ups}")
 
 
+@check(C, "multipart: list_multipart_uploads rolls keys up into CommonPrefixes with a delimiter")
+def _(ctx: Context) -> None:
+    b, _ = start_upload(ctx, "dir/one.bin")
+    for key in ("dir/two.bin", "top.bin"):
+        s3(ctx).create_multipart_upload(Bucket=b, Key=key)
+    page = s3(ctx).list_multipart_uploads(Bucket=b, Delimiter="/")
+    equal([u["Key"] for u in page.get("Uploads", [])], ["top.bin"], "Uploads")
+    equal([p["Prefix"] for p in page.get("CommonPrefixes", [])], ["dir/"], "CommonPrefixes")
+    first = s3(ctx).list_multipart_uploads(Bucket=b, Delimiter="/", MaxUploads=1)
+    ensure(first["IsTruncated"] and first["NextKeyMarker"] == "dir/", f"page of one: {first.get('NextKeyMarker')}")
+    rest = s3(ctx).list_multipart_uploads(Bucket=b, Delimiter="/", KeyMarker="dir/")
+    equal([u["Key"] for u in rest.get("Uploads", [])], ["top.bin"], "after the common prefix")
+
+
 @check(C, "multipart: abort removes the upload; later parts are NoSuchUpload")
 def _(ctx: Context) -> None:
     b, uid = start_upload(ctx)

@@ -113,8 +113,8 @@ class Listing:
     def head(self, req: S3Request) -> list[Child]:
         return [("Name", req.bucket_name), ("Prefix", self.enc(self.prefix))]
 
-    def tail(self, page: ListPage) -> list[Child]:
-        out: list[Child] = [("CommonPrefixes", [("Prefix", self.enc(p))]) for p in page.common_prefixes]
+    def tail(self, common_prefixes: list[str]) -> list[Child]:
+        out: list[Child] = [("CommonPrefixes", [("Prefix", self.enc(p))]) for p in common_prefixes]
         if self.url:
             out.append(("EncodingType", "url"))
         return out
@@ -157,7 +157,7 @@ async def list_objects(req: S3Request) -> S3Response:
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
     children.append(listing.contents(req, page.objects, with_owner=True))
-    return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
+    return S3Response.document(document("ListBucketResult", children + listing.tail(page.common_prefixes)))
 
 
 async def list_objects_v2(req: S3Request) -> S3Response:
@@ -183,7 +183,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     if start_after is not None:
         children.append(("StartAfter", listing.enc(start_after)))
     children.append(listing.contents(req, page.objects, with_owner=fetch_owner))
-    return S3Response.document(document("ListBucketResult", children + listing.tail(page)))
+    return S3Response.document(document("ListBucketResult", children + listing.tail(page.common_prefixes)))
 
 
 async def list_object_versions(req: S3Request) -> S3Response:
@@ -201,4 +201,4 @@ async def list_object_versions(req: S3Request) -> S3Response:
     children += [("MaxKeys", listing.max_keys), ("Delimiter", listing.enc(listing.delimiter)),
                  ("IsTruncated", page.is_truncated)]
     children.append(listing.contents(req, page.objects, with_owner=True, element="Version"))
-    return S3Response.document(document("ListVersionsResult", children + listing.tail(page)))
+    return S3Response.document(document("ListVersionsResult", children + listing.tail(page.common_prefixes)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from s3proxy.s3.buckets import Listing
 from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import int_param, owner
@@ -107,21 +108,23 @@ async def list_parts(req: S3Request) -> S3Response:
 
 
 async def list_multipart_uploads(req: S3Request) -> S3Response:
-    prefix = req.query.get("prefix") or ""
+    listing = Listing(req)  # prefix, delimiter and encoding-type, as for object listings
     key_marker = req.query.get("key-marker") or ""
     id_marker = req.query.get("upload-id-marker") or ""
     max_uploads = int_param(req, "max-uploads", 1000, low=0, high=1000)
-    uploads, truncated = await store.list_uploads(req.ctx, req.bucket_name, prefix=prefix, key_marker=key_marker,
-                                                  upload_id_marker=id_marker, max_uploads=max_uploads,
-                                                  operation="storage.s3.upload.list_multipart")
-    out: list[Child] = [("Bucket", req.bucket_name), ("KeyMarker", key_marker), ("UploadIdMarker", id_marker)]
-    if truncated and uploads:
-        out += [("NextKeyMarker", uploads[-1].key), ("NextUploadIdMarker", uploads[-1].id)]
-    out += [("Prefix", prefix), ("MaxUploads", max_uploads), ("IsTruncated", truncated)]
-    for u in uploads:
+    page = await store.list_uploads(req.ctx, req.bucket_name, prefix=listing.prefix, delimiter=listing.delimiter,
+                                    key_marker=key_marker, upload_id_marker=id_marker, max_uploads=max_uploads,
+                                    operation="storage.s3.upload.list_multipart")
+    out: list[Child] = [("Bucket", req.bucket_name), ("KeyMarker", listing.enc(key_marker)),
+                        ("UploadIdMarker", id_marker)]
+    if page.next_key is not None:
+        out += [("NextKeyMarker", listing.enc(page.next_key)), ("NextUploadIdMarker", page.next_upload_id or "")]
+    out += [("Prefix", listing.enc(listing.prefix)), ("Delimiter", listing.enc(listing.delimiter)),
+            ("MaxUploads", max_uploads), ("IsTruncated", page.is_truncated)]
+    for u in page.uploads:
         ident = u.owner_id or req.ctx.settings.tenant_id
-        out.append(("Upload", [("Key", u.key), ("UploadId", u.id),
+        out.append(("Upload", [("Key", listing.enc(u.key)), ("UploadId", u.id),
                                ("Initiator", [("ID", ident), ("DisplayName", ident)]),
                                ("Owner", [("ID", ident), ("DisplayName", ident)]),
                                ("StorageClass", "STANDARD"), ("Initiated", u.created_at)]))
-    return S3Response.document(document("ListMultipartUploadsResult", out))
+    return S3Response.document(document("ListMultipartUploadsResult", out + listing.tail(page.common_prefixes)))

@@ -63,7 +63,7 @@ def _entry_name(entry: Listed | str) -> str:
     return entry if isinstance(entry, str) else entry.name
 
 
-def _is_common_prefix(marker: str, prefix: str, delimiter: str) -> bool:
+def is_common_prefix(marker: str, prefix: str, delimiter: str) -> bool:
     """Is `marker` a common prefix of this listing (so resuming must skip all of it)?"""
     if not marker.startswith(prefix) or not marker.endswith(delimiter):
         return False
@@ -97,7 +97,7 @@ class _Scanner(Generic[L]):
             return
         if marker < self.prefix:
             return
-        if self.delimiter and _is_common_prefix(marker, self.prefix, self.delimiter):
+        if self.delimiter and is_common_prefix(marker, self.prefix, self.delimiter):
             self.low, self.low_inclusive = successor(marker), True
         else:
             self.low, self.low_inclusive = marker, False

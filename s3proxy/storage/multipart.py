@@ -29,6 +29,7 @@ from s3proxy.storage.conditions import Conditions
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import max_upload_size, validate_key
+from s3proxy.storage.listing import is_common_prefix, successor
 from s3proxy.storage.objects import (
     NewVersion,
     ObjectInfo,
@@ -211,21 +212,67 @@ async def list_parts(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, mark
     return upload, parts[:max_parts], len(parts) > max_parts
 
 
-async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, key_marker: str, upload_id_marker: str,
-                       max_uploads: int, operation: str) -> tuple[list[Upload], bool]:
-    """Uploads in progress the caller may see (RLS SELECT), by key then upload id."""
+@dataclass
+class UploadPage:
+    """One page of ListMultipartUploads: uploads and common prefixes, which both count
+    towards max-uploads; `next_key` / `next_upload_id` resume after the last entry."""
+
+    uploads: list[Upload]
+    common_prefixes: list[str]
+    is_truncated: bool = False
+    next_key: str | None = None
+    next_upload_id: str | None = None
+
+
+async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | None, key_marker: str,
+                       upload_id_marker: str, max_uploads: int, operation: str) -> UploadPage:
+    """Uploads in progress the caller may see (RLS SELECT), by key then upload id, with
+    keys holding `delimiter` after the prefix rolled up into common prefixes (each is
+    skipped with one query, like object listings)."""
     await find_bucket_as_service(ctx, bucket_id, operation)
-    args: list[Any] = [bucket_id, prefix, max_uploads + 1]
-    where = "bucket_id = $1 AND starts_with(key, $2)"
-    if key_marker:
-        args += [key_marker, upload_id_marker]
-        where += " AND (key COLLATE \"C\" > $4 OR (key = $4 AND $5 <> '' AND id > $5))"
+    entries: list[Upload | str] = []
+    after: tuple[str, str] | None = None  # (key, upload id) already passed
+    from_key: str | None = None  # or: every key >= this is still to come
+    if key_marker and delimiter and is_common_prefix(key_marker, prefix, delimiter):
+        from_key = successor(key_marker)
+        if from_key is None:
+            return UploadPage([], [])
+    elif key_marker:
+        after = (key_marker, upload_id_marker)
     async with ctx.user(operation) as conn:
-        rows = await conn.fetch(
-            f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE {where}"
-            " ORDER BY key COLLATE \"C\", id LIMIT $3", *args)
-    uploads = [Upload.from_row(r) for r in rows]
-    return uploads[:max_uploads], len(uploads) > max_uploads
+        while len(entries) <= max_uploads:
+            args: list[Any] = [bucket_id, prefix, max_uploads + 1 - len(entries)]
+            where = "bucket_id = $1 AND starts_with(key, $2)"
+            if after is not None:
+                args += list(after)
+                where += " AND (key COLLATE \"C\" > $4 OR (key = $4 AND $5 <> '' AND id > $5))"
+            elif from_key is not None:
+                args.append(from_key)
+                where += " AND key COLLATE \"C\" >= $4"
+            rows = await conn.fetch(f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE {where}"
+                                    " ORDER BY key COLLATE \"C\", id LIMIT $3", *args)
+            rolled_up = False
+            for row in rows:
+                upload = Upload.from_row(row)
+                cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+                if delimiter and cut >= 0:
+                    common = upload.key[:cut + len(delimiter)]
+                    entries.append(common)
+                    after, from_key, rolled_up = None, successor(common), True
+                    if from_key is None:
+                        rows = []
+                    break
+                entries.append(upload)
+                after = (upload.key, upload.id)
+            if not rolled_up and len(rows) < args[2] or not rows:
+                break
+    page = UploadPage([e for e in entries[:max_uploads] if isinstance(e, Upload)],
+                      [e for e in entries[:max_uploads] if isinstance(e, str)],
+                      is_truncated=len(entries) > max_uploads)
+    if page.is_truncated and max_uploads > 0:
+        last = entries[max_uploads - 1]
+        page.next_key, page.next_upload_id = (last, None) if isinstance(last, str) else (last.key, last.id)
+    return page
 
 
 async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wanted: list[tuple[int, str]],

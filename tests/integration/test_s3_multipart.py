@@ -103,3 +103,42 @@ def test_completion_rules_and_abort(s3: Any, s3_bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=s3_bucket, Key="rules")
     assert error_code(exc.value)[1] == 404
+
+
+def _uploads_page(admin: Any, bucket: str, **params: Any) -> tuple[list[str], dict[str, Any]]:
+    """Keys and common prefixes of one ListMultipartUploads page, in key order."""
+    page = admin.list_multipart_uploads(Bucket=bucket, **params)
+    entries = [u["Key"] for u in page.get("Uploads", [])] + [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    return sorted(entries), page
+
+
+def test_list_multipart_uploads_with_delimiter(admin: Any, s3_bucket: str) -> None:
+    """Keys with the delimiter after the prefix roll up into CommonPrefixes, which count
+    towards MaxUploads; paging resumes after a common prefix without repeating it."""
+    keys = ["a/1", "a/2", "b", "b", "c/x/y", "c/z", "d", "e f/g"]
+    ids = [admin.create_multipart_upload(Bucket=s3_bucket, Key=k)["UploadId"] for k in keys]
+    entries, page = _uploads_page(admin, s3_bucket, Delimiter="/")
+    assert entries == ["a/", "b", "b", "c/", "d", "e f/"]
+    assert page["Delimiter"] == "/" and not page["IsTruncated"]
+    assert sorted(u["UploadId"] for u in page["Uploads"] if u["Key"] == "b") == sorted(ids[2:4])
+
+    seen: list[str] = []
+    params: dict[str, Any] = {"Delimiter": "/", "MaxUploads": 2}
+    for _ in range(10):
+        entries, page = _uploads_page(admin, s3_bucket, **params)
+        assert len(entries) <= 2
+        seen += entries
+        if not page["IsTruncated"]:
+            break
+        params.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page.get("NextUploadIdMarker", ""))
+    assert seen == ["a/", "b", "b", "c/", "d", "e f/"]
+
+    entries, _ = _uploads_page(admin, s3_bucket, Prefix="c/", Delimiter="/")
+    assert entries == ["c/x/", "c/z"]
+    entries, page = _uploads_page(admin, s3_bucket, Delimiter="/", KeyMarker="c/")
+    assert entries == ["d", "e f/"]
+    raw = admin.list_multipart_uploads(Bucket=s3_bucket, Delimiter="/", EncodingType="url")
+    assert "e%20f/" in [p["Prefix"] for p in raw["CommonPrefixes"]]
+    assert sorted(u["Key"] for u in admin.list_multipart_uploads(Bucket=s3_bucket)["Uploads"]) == sorted(keys)
+    for key, upload_id in zip(keys, ids, strict=True):
+        admin.abort_multipart_upload(Bucket=s3_bucket, Key=key, UploadId=upload_id)
