@@ -95,5 +95,6 @@ def transfer(target: Target, scenario: LargeScenario, size: int) -> dict[str, An
         "mib_per_s": round(size / 2**20 / seconds, 1),
         "server_rss_peak_mib": sampler.peak_mib,
         "server_cpu_cores": sampler.cpu_cores,
+        "machine_cpu_cores": sampler.machine_cpu_cores,
         "client_cpu_s": round(time.process_time() - cpu0, 2),
     }

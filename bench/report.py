@@ -119,7 +119,7 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]], meta: dic
         out.append(f"== {tgt['name']}: {tgt['description']}")
         rows = [r for r in results if r["target"] == tgt["name"]]
         head = (f"{'scenario':<20}{'c':>4}{'req/s':>9}{'p50ms':>8}{'p99ms':>8}{'errs':>6}{'x up':>7}"
-                f"{'srvRSS':>8}{'srvCPU':>7}{'wrkCPU':>7}  targets")
+                f"{'srvRSS':>8}{'srvCPU':>7}{'allCPU':>7}{'wrkCPU':>7}  targets")
         rate_rows = [r for r in rows if r["kind"] != "large"]
         if rate_rows:
             out.append(head)
@@ -135,11 +135,12 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]], meta: dic
                 f"{r['scenario']:<20}{r['concurrency']:>4}{_fmt(m.get('rps')):>9}{_fmt(m.get('p50_ms'), '.1f'):>8}"
                 f"{_fmt(m.get('p99_ms'), '.1f'):>8}{_fmt(m.get('errors')):>6}{_fmt(r.get('vs_upstream'), '.2f'):>7}"
                 f"{_fmt(m.get('server_rss_peak_mib')):>8}{_fmt(m.get('server_cpu_cores'), '.2f'):>7}"
-                f"{_fmt(m.get('client_cpu_cores'), '.2f'):>7}  {_marks(checks, r)}")
+                f"{_fmt(m.get('machine_cpu_cores'), '.2f'):>7}{_fmt(m.get('client_cpu_cores'), '.2f'):>7}"
+                f"  {_marks(checks, r)}")
         large_rows = [r for r in rows if r["kind"] == "large"]
         if large_rows:
             out.append(f"{'large transfer':<20}{'MiB':>6}{'MiB/s':>9}{'secs':>8}{'x up':>7}{'srvRSS':>8}"
-                       f"{'srvCPU':>7}{'cliCPU':>7}  targets")
+                       f"{'srvCPU':>7}{'allCPU':>7}{'cliCPU':>7}  targets")
         for r in large_rows:
             if r.get("error"):
                 out.append(f"{r['scenario']:<20}  ERROR: {r['error'][:150]}")
@@ -149,11 +150,14 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]], meta: dic
                 f"{r['scenario']:<20}{(m.get('bytes') or 0) / 2**20:>6.0f}{_fmt(m.get('mib_per_s'), '.1f'):>9}"
                 f"{_fmt(m.get('seconds'), '.2f'):>8}{_fmt(r.get('vs_upstream'), '.2f'):>7}"
                 f"{_fmt(m.get('server_rss_peak_mib')):>8}{_fmt(m.get('server_cpu_cores'), '.2f'):>7}"
-                f"{_fmt(m.get('client_cpu_s'), '.1f'):>7}  {_marks(checks, r)}")
+                f"{_fmt(m.get('machine_cpu_cores'), '.2f'):>7}{_fmt(m.get('client_cpu_s'), '.1f'):>7}"
+                f"  {_marks(checks, r)}")
     out.append("")
     out.append("columns: req/s = successful responses per second; x up = ratio to the same operation done "
                "directly on the upstream SeaweedFS S3 API (presigned URLs); srvRSS = peak MiB summed over the "
-               "server's processes; srvCPU / wrkCPU = cores used by the server / by wrk itself")
+               "server's processes; srvCPU / wrkCPU = cores used by the server / by wrk itself; allCPU = busy "
+               "cores of the whole machine (at the core count: CPU-bound; minus srvCPU and wrkCPU: Postgres "
+               "and the upstream)")
     wrk_cpu = [r["median"].get("client_cpu_cores") for r in results if r["kind"] != "large" and r.get("median")]
     wrk_cpu = [c for c in wrk_cpu if isinstance(c, int | float)]
     if wrk_cpu:

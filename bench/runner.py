@@ -23,8 +23,9 @@ from bench.targets import ProcessSampler, Target
 from bench.wrk import run_wrk
 
 RATE_KEYS = ["rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mb_per_s", "errors", "requests",
-             "client_cpu_cores", "server_rss_peak_mib", "server_cpu_cores", "wraps"]
-LARGE_KEYS = ["bytes", "seconds", "mib_per_s", "server_rss_peak_mib", "server_cpu_cores", "client_cpu_s"]
+             "client_cpu_cores", "server_rss_peak_mib", "server_cpu_cores", "machine_cpu_cores", "wraps"]
+LARGE_KEYS = ["bytes", "seconds", "mib_per_s", "server_rss_peak_mib", "server_cpu_cores", "machine_cpu_cores",
+              "client_cpu_s"]
 
 
 @dataclass
@@ -95,7 +96,7 @@ def _rate(target: Target, scn: RateScenario, kind: str, ctx: Context, plan: Plan
                 log(target, f"{scn.name} c{c}: {error}")
                 break
             run = {**res.as_dict(), "server_rss_peak_mib": sampler.peak_mib,
-                   "server_cpu_cores": sampler.cpu_cores}
+                   "server_cpu_cores": sampler.cpu_cores, "machine_cpu_cores": sampler.machine_cpu_cores}
             runs.append(run)
             if callable(observe):
                 observe(res.rps)

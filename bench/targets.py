@@ -130,6 +130,8 @@ class ProcessSampler:
         self._cpu_end = 0.0
         self._t0 = 0.0
         self._t1 = 0.0
+        self._machine_start = 0.0
+        self._machine_end = 0.0
 
     def _tree(self) -> list[psutil.Process]:
         procs: list[psutil.Process] = []
@@ -159,6 +161,7 @@ class ProcessSampler:
     def __enter__(self) -> ProcessSampler:
         if self.pids:
             _, self._cpu_start = self._totals()
+            self._machine_start = _machine_busy()
             self._t0 = time.monotonic()
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
@@ -166,6 +169,7 @@ class ProcessSampler:
 
     def __exit__(self, *exc: object) -> None:
         self._t1 = time.monotonic()
+        self._machine_end = _machine_busy()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -180,6 +184,21 @@ class ProcessSampler:
         if not self.samples or self._t1 <= self._t0:
             return None
         return round(max(0.0, self._cpu_end - self._cpu_start) / (self._t1 - self._t0), 2)
+
+    @property
+    def machine_cpu_cores(self) -> float | None:
+        """Busy cores of the whole machine over the same interval: next to the server's
+        share it shows whether the run was CPU-bound and what Postgres, the upstream and
+        the client took (everything on the machine that is not the server)."""
+        if not self.samples or self._t1 <= self._t0:
+            return None
+        return round(max(0.0, self._machine_end - self._machine_start) / (self._t1 - self._t0), 2)
+
+
+def _machine_busy() -> float:
+    """CPU seconds the machine has spent on anything but idling, since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 @contextlib.contextmanager
