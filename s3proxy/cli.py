@@ -88,7 +88,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _keep_botocore_off_awscrt() -> None:
+    """botocore imports awscrt whenever it is installed, about 6.6 MiB in every process,
+    though the server uses botocore only to sign upstream requests (in pure Python).
+    With `awscrt.auth` hidden botocore goes without it, and `auth/checksums.py` loads
+    awscrt's checksums itself on the first CRC32C or CRC64NVME upload. Must run before
+    botocore's first import."""
+    if "botocore" not in sys.modules:
+        sys.modules.setdefault("awscrt.auth", None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> None:
+    _keep_botocore_off_awscrt()
     args = _parser().parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -4,6 +4,7 @@ and under /s3 on the main port."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -231,6 +232,31 @@ def test_checksum_is_stored_and_returned(server: Server, s3_bucket: str) -> None
     assert got["ChecksumSHA256"] == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
     attrs = client.get_object_attributes(Bucket=s3_bucket, Key="ck", ObjectAttributes=["Checksum"])
     assert attrs["Checksum"]["ChecksumSHA256"] == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+
+
+@pytest.mark.parametrize("algorithm", ["CRC64NVME", "CRC32C"])
+def test_crc64nvme_and_crc32c_uploads(server: Server, s3_bucket: str, algorithm: str) -> None:
+    """The AWS CLI v2 sends CRC64NVME with every upload: a multi-MiB body streams through
+    the check (in a header or an aws-chunked trailer, whichever the client chose), the value is stored and
+    returned, and a wrong one is BadDigest with nothing stored."""
+    from awscrt import checksums as crt
+
+    client = s3_client(server)
+    body = bytes(range(256)) * (12 * 4096)  # 12 MiB
+    value = (crt.crc64nvme(body).to_bytes(8, "big") if algorithm == "CRC64NVME"
+             else crt.crc32c(body).to_bytes(4, "big"))
+    expected = base64.b64encode(value).decode()
+    client.put_object(Bucket=s3_bucket, Key="crc", Body=body, ChecksumAlgorithm=algorithm)
+    got = client.get_object(Bucket=s3_bucket, Key="crc", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body
+    assert got[f"Checksum{algorithm}"] == expected
+    wrong = base64.b64encode(bytes(len(value))).decode()
+    with pytest.raises(ClientError) as exc:
+        client.put_object(Bucket=s3_bucket, Key="crc-wrong", Body=body, **{f"Checksum{algorithm}": wrong})
+    assert error_code(exc.value) == ("BadDigest", 400)
+    with pytest.raises(ClientError) as exc:
+        client.head_object(Bucket=s3_bucket, Key="crc-wrong")
+    assert error_code(exc.value) == ("404", 404)
 
 
 def test_unsupported_subresources_are_not_implemented(server: Server, s3_bucket: str, admin: Any) -> None:
