@@ -188,6 +188,19 @@ def _(ctx: Context) -> None:
 # --- multipart (low level) --------------------------------------------------------------
 
 
+@check(C, "checksums: CRC64NVME and CRC32C uploads (the AWS CLI v2 default) are verified, stored, returned")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    body = payload(3 * MiB, "crc")
+    for algorithm in ("CRC64NVME", "CRC32C"):
+        s3(ctx).put_object(Bucket=b, Key=f"crc-{algorithm}", Body=body, ChecksumAlgorithm=algorithm)
+        got = s3(ctx).get_object(Bucket=b, Key=f"crc-{algorithm}", ChecksumMode="ENABLED")
+        equal(got["Body"].read(), body, f"{algorithm} body (boto3 validated the returned checksum)")
+        ensure(bool(got.get(f"Checksum{algorithm}")), f"Checksum{algorithm} returned")
+    expect_error(lambda: s3(ctx).put_object(Bucket=b, Key="crc-wrong", Body=body, ChecksumCRC64NVME="AAAAAAAAAAA="),
+                 400, ("BadDigest",), "a wrong CRC64NVME")
+
+
 def start_upload(ctx: Context, key: str = "mp.bin") -> tuple[str, str]:
     b = s3_bucket(ctx)
     up = s3(ctx).create_multipart_upload(Bucket=b, Key=key, ContentType="application/x-parts")
