@@ -201,6 +201,32 @@ def _(ctx: Context) -> None:
                  400, ("BadDigest",), "a wrong CRC64NVME")
 
 
+@check(C, "multipart: a FULL_OBJECT CRC64NVME (the AWS CLI v2 default) is checked against the parts")
+def _(ctx: Context) -> None:
+    import base64
+
+    from awscrt import checksums as crt
+
+    b = s3_bucket(ctx)
+    parts = [payload(5 * MiB, "f1"), payload(4321, "f2")]
+    uid = s3(ctx).create_multipart_upload(Bucket=b, Key="full.bin", ChecksumAlgorithm="CRC64NVME",
+                                          ChecksumType="FULL_OBJECT")["UploadId"]
+    done = []
+    for number, data in enumerate(parts, start=1):
+        r = s3(ctx).upload_part(Bucket=b, Key="full.bin", UploadId=uid, PartNumber=number, Body=data,
+                                ChecksumAlgorithm="CRC64NVME")
+        done.append({"PartNumber": number, "ETag": r["ETag"], "ChecksumCRC64NVME": r["ChecksumCRC64NVME"]})
+    whole = base64.b64encode(crt.crc64nvme(b"".join(parts)).to_bytes(8, "big")).decode()
+    expect_error(lambda: s3(ctx).complete_multipart_upload(
+        Bucket=b, Key="full.bin", UploadId=uid, MultipartUpload={"Parts": done},
+        ChecksumCRC64NVME="AAAAAAAAAAA=", ChecksumType="FULL_OBJECT"), 400, ("BadDigest",), "a wrong whole CRC")
+    r = s3(ctx).complete_multipart_upload(Bucket=b, Key="full.bin", UploadId=uid, MultipartUpload={"Parts": done},
+                                          ChecksumCRC64NVME=whole, ChecksumType="FULL_OBJECT")
+    equal(r.get("ChecksumCRC64NVME"), whole, "ChecksumCRC64NVME of the completed object")
+    head = s3(ctx).head_object(Bucket=b, Key="full.bin", ChecksumMode="ENABLED")
+    equal(head.get("ChecksumCRC64NVME"), whole, "HeadObject ChecksumCRC64NVME")
+
+
 def start_upload(ctx: Context, key: str = "mp.bin") -> tuple[str, str]:
     b = s3_bucket(ctx)
     up = s3(ctx).create_multipart_upload(Bucket=b, Key=key, ContentType="application/x-parts")

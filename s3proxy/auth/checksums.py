@@ -38,7 +38,7 @@ def accelerator() -> Any:
 
 ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 # headers that share the prefix but carry no checksum value
-_NOT_VALUES = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
+NOT_CHECKSUM_VALUES = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
 _DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
 
 
@@ -145,6 +145,32 @@ def new_checksum(name: str) -> Checksum:
     return Checksum(algorithm)
 
 
+CRC_ALGORITHMS = ("crc32", "crc32c", "crc64nvme")
+
+
+def combine_crcs(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The base64 CRC of the concatenation of pieces, from each piece's base64 CRC and
+    length (a multipart upload's FULL_OBJECT checksum from its parts' checksums)."""
+    crt = accelerator()
+    if crt is None:  # pragma: no cover - awscrt is a dependency
+        raise StorageError("NotImplemented", "Full-object checksums need awscrt on this server")
+    combine: Callable[[int, int, int], int] = getattr(crt, f"combine_{algorithm}")
+    size = _DIGEST_SIZE[algorithm]
+    total = 0
+    for index, (value, length) in enumerate(parts):
+        raw = _decode_b64(value, size)
+        if raw is None:
+            raise StorageError("InvalidRequest", f"Value for x-amz-checksum-{algorithm} is invalid.")
+        crc = int.from_bytes(raw, "big")
+        total = crc if index == 0 else combine(total, crc, length)
+    return base64.b64encode(total.to_bytes(size, "big")).decode()
+
+
+def decode_checksum(algorithm: str, value: str) -> bytes | None:
+    """The raw digest of a base64 x-amz-checksum-<algorithm> value, None if malformed."""
+    return _decode_b64(value, _DIGEST_SIZE[algorithm])
+
+
 def _decode_b64(value: str, size: int) -> bytes | None:
     try:
         raw = base64.b64decode(value.strip(), validate=True)
@@ -174,7 +200,7 @@ class ChecksumVerifier:
         expected: dict[str, str | None] = {}
         for name, value in headers.items():
             if name.startswith("x-amz-checksum-"):
-                if name in _NOT_VALUES:
+                if name in NOT_CHECKSUM_VALUES:
                     continue
                 algorithm = normalize_algorithm(name)
                 if algorithm is None:

@@ -30,7 +30,7 @@ from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.s3.auth import authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import Body, S3Request, S3Response
-from s3proxy.s3.routing import find_route, parse_target
+from s3proxy.s3.routing import body_headers, find_route, parse_target
 from s3proxy.s3.xml import error_document
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.storage.errors import StorageError
@@ -145,7 +145,7 @@ class S3Handler(tornado.web.RequestHandler):
             route = find_route(req.method or "", bucket, key, query, headers)
             principal, auth = authenticate(self.store, req.method or "", req.path, req.query,
                                            req.headers.get_all())
-            body = Body(VerifiedBody(self.channel, auth=auth, headers=headers))
+            body = Body(VerifiedBody(self.channel, auth=auth, headers=body_headers(route, headers)))
             info = RequestInfo(method=req.method or "", path=req.uri or "", headers=headers)
             s3req = S3Request(method=req.method or "", bucket=bucket, key=key, query=query, headers=headers,
                               ctx=Ctx(self.store, principal, info), body=body, resource=self.resource)

@@ -4,7 +4,10 @@ list parts, list uploads. The logic lives in storage/multipart.py."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from s3proxy.auth.checksums import CRC_ALGORITHMS, NOT_CHECKSUM_VALUES, decode_checksum
+from s3proxy.s3 import meta
 from s3proxy.s3.buckets import Listing
 from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
 from s3proxy.s3.request import S3Request, S3Response
@@ -42,8 +45,11 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
 
 
 async def upload_part(req: S3Request) -> S3Response:
+    checksums: dict[str, str] = {}
+    req.body.hooks.append(lambda body: checksums.update(body.checksums))  # verified, before the last chunk
     part = await store.upload_part(req.ctx, req.bucket_name, req.key_name, _upload_id(req), _part_number(req),
-                                   aiter(req.body), req.body.size, operation="storage.s3.upload.part")
+                                   aiter(req.body), req.body.size, checksums=checksums,
+                                   operation="storage.s3.upload.part")
     headers = [("ETag", part.etag)] + [(f"x-amz-checksum-{a}", v) for a, v in req.body.checksums.items()]
     return S3Response(headers=headers)
 
@@ -75,12 +81,41 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         if number is None or etag is None or not number.strip().isdigit():
             raise StorageError("MalformedXML")
         wanted.append((int(number), etag))
+    full = _full_object_checksum(req)
+    extra: dict[str, Any] = {}
+    if full is not None:
+        meta.record_checksums(extra, dict([full]))
     info = await store.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
+                                       full_checksum=full, extra_metadata=extra,
                                        operation="storage.s3.upload.complete_multipart")
-    body = document("CompleteMultipartUploadResult", [
-        ("Location", f"/{req.bucket_name}/{req.key_name}"), ("Bucket", req.bucket_name),
-        ("Key", req.key_name), ("ETag", info.etag)])
-    return S3Response.document(body)
+    out: list[Child] = [("Location", f"/{req.bucket_name}/{req.key_name}"), ("Bucket", req.bucket_name),
+                        ("Key", req.key_name), ("ETag", info.etag)]
+    if full is not None:
+        out += [(f"Checksum{full[0].upper()}", full[1]), ("ChecksumType", "FULL_OBJECT")]
+    return S3Response.document(document("CompleteMultipartUploadResult", out))
+
+
+def _part_checksum(part: store.Part) -> list[Child]:
+    return [] if part.checksum is None else [(f"Checksum{part.checksum[0].upper()}", part.checksum[1])]
+
+
+def _full_object_checksum(req: S3Request) -> tuple[str, str] | None:
+    """The whole object's CRC a CompleteMultipartUpload claims (x-amz-checksum-<crc>),
+    checked against the parts' CRCs. Composite checksums (of the parts' checksums, and
+    SHA ones) are not implemented."""
+    claimed = [(name.removeprefix("x-amz-checksum-"), value) for name, value in req.headers.items()
+               if name.startswith("x-amz-checksum-") and name not in NOT_CHECKSUM_VALUES]
+    if not claimed:
+        return None
+    if len(claimed) > 1:
+        raise StorageError("InvalidRequest", "Expecting a single x-amz-checksum- header.")
+    algorithm, value = claimed[0]
+    kind = (req.header("x-amz-checksum-type") or "FULL_OBJECT").upper()
+    if algorithm not in CRC_ALGORITHMS or kind != "FULL_OBJECT":
+        raise StorageError("NotImplemented", "Only FULL_OBJECT CRC checksums are supported for multipart uploads")
+    if decode_checksum(algorithm, value) is None:
+        raise StorageError("InvalidRequest", f"Value for x-amz-checksum-{algorithm} header is invalid.")
+    return algorithm, value.strip()
 
 
 async def abort_multipart_upload(req: S3Request) -> S3Response:
@@ -103,7 +138,7 @@ async def list_parts(req: S3Request) -> S3Response:
         out.append(("NextPartNumberMarker", parts[-1].number))
     out += [("MaxParts", max_parts), ("IsTruncated", truncated)]
     out += [("Part", [("PartNumber", p.number), ("LastModified", p.last_modified), ("ETag", p.etag),
-                      ("Size", p.size)]) for p in parts]
+                      ("Size", p.size)] + _part_checksum(p)) for p in parts]
     return S3Response.document(document("ListPartsResult", out))
 
 

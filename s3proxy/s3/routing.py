@@ -92,6 +92,14 @@ TABLE: tuple[Route, ...] = (
 )
 
 
+def body_headers(route: Route, headers: dict[str, str]) -> dict[str, str]:
+    """The headers that describe the request body. CompleteMultipartUpload's
+    x-amz-checksum-* headers are the assembled object's checksum, not its XML's."""
+    if route.operation is not multipart.complete_multipart_upload:
+        return headers
+    return {k: v for k, v in headers.items() if not k.startswith("x-amz-checksum-")}
+
+
 def find_route(method: str, bucket: str | None, key: str | None, query: Iterable[str],
                headers: dict[str, str]) -> Route:
     """The operation for this request; NotImplemented (501) when no row matches."""

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from s3proxy.auth.checksums import CRC_ALGORITHMS, combine_crcs
 from s3proxy.backends.base import PartInfo
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.conditions import Conditions
@@ -75,6 +76,7 @@ class Part:
     backend_etag: str
     size: int
     last_modified: datetime
+    checksum: tuple[str, str] | None = None  # (CRC algorithm, base64) the client sent with the part
 
 
 def _signature(ctx: Ctx, upload_id: str, size: int) -> str:
@@ -86,8 +88,21 @@ def _bare(etag: str) -> str:
 
 
 def _part_from_row(row: asyncpg.Record) -> Part:
-    client, _, backend = str(row["etag"]).partition("|")
-    return Part(row["part_number"], client, backend or client, int(row["size"]), row["created_at"])
+    """The etag column holds `client[|backend[|algorithm=base64]]`: the backend's own part
+    ETag when it differs, and the part's CRC when the client sent one (a FULL_OBJECT
+    checksum at completion is combined from them)."""
+    client, _, rest = str(row["etag"]).partition("|")
+    backend, _, crc = rest.partition("|")
+    algorithm, _, value = crc.partition("=")
+    checksum = (algorithm, value) if algorithm and value else None
+    return Part(row["part_number"], client, backend or client, int(row["size"]), row["created_at"], checksum)
+
+
+def _stored_etag(client: str, backend: str, checksums: Mapping[str, str]) -> str:
+    crcs = [f"{a}={v}" for a, v in checksums.items() if a in CRC_ALGORITHMS]
+    if crcs:
+        return f"{client}|{backend}|{crcs[0]}"
+    return client if _bare(backend) == _bare(client) else f"{client}|{backend}"
 
 
 async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions, *, operation: str) -> Upload:
@@ -138,7 +153,7 @@ def check_part_number(number: int) -> None:
 
 
 async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator[bytes], size: int, *,
-                      operation: str) -> Part:
+                      checksums: Mapping[str, str], operation: str) -> Part:
     bucket = await find_bucket_as_service(ctx, upload.bucket_id, operation)
     limit = max_upload_size(bucket, ctx.settings, standard=False)
     if upload.in_progress_size + size > limit:
@@ -146,8 +161,7 @@ async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator
     measured = MeasuredBody(body, limit=limit, expected_size=size)
     data_key = ctx.store.data_key(upload.bucket_id, upload.key, upload.version)
     info: PartInfo = await ctx.store.backend.upload_part(data_key, upload.id, number, measured, size=size)
-    etag = measured.etag
-    stored = etag if _bare(info.etag) == _bare(etag) else f"{etag}|{info.etag}"
+    stored = _stored_etag(measured.etag, info.etag, checksums)  # the body has ended: checksums are in
     async with ctx.service(operation) as conn:
         total = await conn.fetchval(
             "SELECT in_progress_size FROM storage.s3_multipart_uploads WHERE id = $1 FOR UPDATE", upload.id)
@@ -170,13 +184,15 @@ async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator
 
 
 async def upload_part(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int,
-                      body: AsyncIterator[bytes], size: int | None, *, operation: str) -> Part:
+                      body: AsyncIterator[bytes], size: int | None, *, checksums: Mapping[str, str],
+                      operation: str) -> Part:
+    """`checksums`: the verified {algorithm: base64} of the body, filled in when it ends."""
     check_part_number(number)
     if size is None:
         raise StorageError("MissingContentLength")
     upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
     await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
-    return await _store_part(ctx, upload, number, body, size, operation=operation)
+    return await _store_part(ctx, upload, number, body, size, checksums=checksums, operation=operation)
 
 
 async def upload_part_copy(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int, src_bucket: str,
@@ -195,7 +211,8 @@ async def upload_part_copy(ctx: Ctx, bucket_id: str, key: str, upload_id: str, n
     await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
     stream = await open_object(ctx, source, byte_range)
     try:
-        return await _store_part(ctx, upload, number, stream.chunks, end - start + 1, operation=operation)
+        return await _store_part(ctx, upload, number, stream.chunks, end - start + 1, checksums={},
+                                 operation=operation)
     finally:
         await stream.aclose()
 
@@ -276,8 +293,11 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
 
 
 async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wanted: list[tuple[int, str]],
-                          *, operation: str) -> ObjectInfo:
-    """Check the client's part list (order, ETags, sizes), assemble, commit the version."""
+                          *, full_checksum: tuple[str, str] | None = None,
+                          extra_metadata: Mapping[str, Any] | None = None, operation: str) -> ObjectInfo:
+    """Check the client's part list (order, ETags, sizes), assemble, commit the version.
+    `full_checksum` (CRC algorithm, base64) is the whole object's CRC the client claims:
+    it must equal the combination of the parts' CRCs, or nothing is completed."""
     validate_key(key)
     upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
     if not wanted:
@@ -300,6 +320,8 @@ async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wa
     for part in parts[:-1]:
         if part.size < MIN_PART_SIZE:
             raise StorageError("EntityTooSmall")
+    if full_checksum is not None:
+        _check_full_checksum(full_checksum, parts)
     total = sum(p.size for p in parts)
     bucket = await find_bucket_as_service(ctx, bucket_id, operation)
     if total > max_upload_size(bucket, ctx.settings, standard=False):
@@ -310,7 +332,7 @@ async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wa
     await ctx.store.backend.complete_multipart(data_key, upload.id,
                                                [PartInfo(p.number, p.backend_etag) for p in parts])
     extra = {k: v for k, v in upload.metadata.items() if k not in ("mimetype", "cacheControl")}
-    extra.update(s3PartsCount=len(parts), s3PartSizes=[p.size for p in parts])
+    extra.update(s3PartsCount=len(parts), s3PartSizes=[p.size for p in parts], **(extra_metadata or {}))
     opts = WriteOptions(content_type=upload.metadata.get("mimetype") or "application/octet-stream",
                         cache_control=upload.metadata.get("cacheControl") or "no-cache", extra_metadata=extra)
     metadata = system_metadata(etag, total, opts, datetime.now(UTC))
@@ -322,6 +344,19 @@ async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wa
         await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
     await delete_versions(ctx, bucket_id, key, [replaced])
     return info
+
+
+def _check_full_checksum(claimed: tuple[str, str], parts: list[Part]) -> None:
+    algorithm, value = claimed
+    for part in parts:
+        if part.checksum is None or part.checksum[0] != algorithm:
+            raise StorageError("InvalidRequest", f"The upload was created using the {algorithm.upper()} checksum "
+                               f"algorithm. The complete request must include the checksum for each part. "
+                               f"It was missing for part {part.number} in the request.")
+    combined = combine_crcs(algorithm, [(p.checksum[1], p.size) for p in parts if p.checksum is not None])
+    if not hmac.compare_digest(combined, value.strip()):
+        raise StorageError("BadDigest", f"The x-amz-checksum-{algorithm} you specified did not match the "
+                           "calculated checksum.")
 
 
 async def abort_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, operation: str) -> None:

@@ -142,3 +142,52 @@ def test_list_multipart_uploads_with_delimiter(admin: Any, s3_bucket: str) -> No
     assert sorted(u["Key"] for u in admin.list_multipart_uploads(Bucket=s3_bucket)["Uploads"]) == sorted(keys)
     for key, upload_id in zip(keys, ids, strict=True):
         admin.abort_multipart_upload(Bucket=s3_bucket, Key=key, UploadId=upload_id)
+
+
+def test_full_object_crc64nvme_checksum(admin: Any, s3_bucket: str) -> None:
+    """A multipart upload with a FULL_OBJECT CRC64NVME (what the AWS CLI v2 sends): the
+    object's CRC is checked against the combination of the parts' CRCs at completion,
+    stored and returned; a wrong one is BadDigest and leaves the upload open; a part
+    uploaded without its CRC makes the claim unverifiable (InvalidRequest)."""
+    import base64
+
+    from awscrt import checksums as crt
+
+    parts = [b"a" * (5 * MiB), bytes(range(256)) * 40]
+    whole = base64.b64encode(crt.crc64nvme(b"".join(parts)).to_bytes(8, "big")).decode()
+
+    def start(key: str, *, with_part_crcs: bool = True) -> tuple[str, list[dict[str, Any]]]:
+        uid = admin.create_multipart_upload(Bucket=s3_bucket, Key=key, ChecksumAlgorithm="CRC64NVME",
+                                            ChecksumType="FULL_OBJECT")["UploadId"]
+        done = []
+        for number, data in enumerate(parts, start=1):
+            extra = {"ChecksumAlgorithm": "CRC64NVME"} if with_part_crcs or number == 1 else {}
+            r = admin.upload_part(Bucket=s3_bucket, Key=key, UploadId=uid, PartNumber=number, Body=data, **extra)
+            done.append({"PartNumber": number, "ETag": r["ETag"],
+                         **({"ChecksumCRC64NVME": r["ChecksumCRC64NVME"]} if "ChecksumCRC64NVME" in r else {})})
+        return uid, done
+
+    uid, done = start("full")
+    wrong = base64.b64encode(bytes(8)).decode()
+    with pytest.raises(ClientError) as exc:
+        admin.complete_multipart_upload(Bucket=s3_bucket, Key="full", UploadId=uid, MultipartUpload={"Parts": done},
+                                        ChecksumCRC64NVME=wrong, ChecksumType="FULL_OBJECT")
+    assert error_code(exc.value) == ("BadDigest", 400)
+    listed = admin.list_parts(Bucket=s3_bucket, Key="full", UploadId=uid)["Parts"]  # still open
+    assert [p["ChecksumCRC64NVME"] for p in listed] == [p["ChecksumCRC64NVME"] for p in done]
+    result = admin.complete_multipart_upload(Bucket=s3_bucket, Key="full", UploadId=uid,
+                                             MultipartUpload={"Parts": done}, ChecksumCRC64NVME=whole,
+                                             ChecksumType="FULL_OBJECT")
+    assert (result["ChecksumCRC64NVME"], result["ChecksumType"]) == (whole, "FULL_OBJECT")
+    head = admin.head_object(Bucket=s3_bucket, Key="full", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == whole and head["ContentLength"] == sum(map(len, parts))
+    got = admin.get_object(Bucket=s3_bucket, Key="full", ChecksumMode="ENABLED")  # boto3 checks it too
+    assert got["Body"].read() == b"".join(parts)
+
+    uid, done = start("unverifiable", with_part_crcs=False)
+    with pytest.raises(ClientError) as exc:
+        admin.complete_multipart_upload(Bucket=s3_bucket, Key="unverifiable", UploadId=uid,
+                                        MultipartUpload={"Parts": done}, ChecksumCRC64NVME=whole,
+                                        ChecksumType="FULL_OBJECT")
+    assert error_code(exc.value) == ("InvalidRequest", 400)
+    admin.abort_multipart_upload(Bucket=s3_bucket, Key="unverifiable", UploadId=uid)

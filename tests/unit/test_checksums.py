@@ -209,3 +209,13 @@ def test_trailer_checksums() -> None:
 def test_nothing_requested() -> None:
     v = verifier({})
     assert not v.active and v.finish() == {}
+
+
+@pytest.mark.parametrize("algorithm", ["crc32", "crc32c", "crc64nvme"])
+def test_combined_crc_is_the_crc_of_the_concatenation(algorithm: str) -> None:
+    rng = random.Random(4)
+    pieces = [rng.randbytes(n) for n in (1, 5000, 77, 65536)]
+    claimed = [(b64(digest_of(algorithm, p)), len(p)) for p in pieces]
+    assert checksums.combine_crcs(algorithm, claimed) == b64(digest_of(algorithm, *pieces))
+    with pytest.raises(StorageError):
+        checksums.combine_crcs(algorithm, [("not base64!", 3)])
