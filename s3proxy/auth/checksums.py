@@ -38,7 +38,7 @@ def accelerator() -> Any:
 
 ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 # headers that share the prefix but carry no checksum value
-NOT_CHECKSUM_VALUES = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
+_NOT_VALUES = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
 _DIGEST_SIZE = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
 
 
@@ -166,9 +166,23 @@ def combine_crcs(algorithm: str, parts: list[tuple[str, int]]) -> str:
     return base64.b64encode(total.to_bytes(size, "big")).decode()
 
 
-def decode_checksum(algorithm: str, value: str) -> bytes | None:
-    """The raw digest of a base64 x-amz-checksum-<algorithm> value, None if malformed."""
-    return _decode_b64(value, _DIGEST_SIZE[algorithm])
+SINGLE_CHECKSUM = "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+
+
+def header_checksums(headers: Mapping[str, str]) -> dict[str, str]:
+    """{algorithm: base64} of a request's x-amz-checksum-* headers, each checked to be a
+    supported algorithm with a well-formed value."""
+    claimed: dict[str, str] = {}
+    for name, value in headers.items():
+        if not name.startswith("x-amz-checksum-") or name in _NOT_VALUES:
+            continue
+        algorithm = normalize_algorithm(name)
+        if algorithm is None:
+            raise StorageError("InvalidRequest", f"The checksum algorithm of {name} is not supported.")
+        if _decode_b64(value, _DIGEST_SIZE[algorithm]) is None:
+            raise StorageError("InvalidRequest", f"Value for {name} header is invalid.")
+        claimed[algorithm] = value.strip()
+    return claimed
 
 
 def _decode_b64(value: str, size: int) -> bytes | None:
@@ -197,17 +211,7 @@ class ChecksumVerifier:
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], trailer_names: list[str] | tuple[str, ...] = (),
                      ) -> ChecksumVerifier:
-        expected: dict[str, str | None] = {}
-        for name, value in headers.items():
-            if name.startswith("x-amz-checksum-"):
-                if name in NOT_CHECKSUM_VALUES:
-                    continue
-                algorithm = normalize_algorithm(name)
-                if algorithm is None:
-                    raise StorageError("InvalidRequest", f"The checksum algorithm of {name} is not supported.")
-                if _decode_b64(value, _DIGEST_SIZE[algorithm]) is None:
-                    raise StorageError("InvalidRequest", f"Value for {name} header is invalid.")
-                expected[algorithm] = value.strip()
+        expected: dict[str, str | None] = dict(header_checksums(headers))
         for name in trailer_names:
             algorithm = normalize_algorithm(name) if name.startswith("x-amz-checksum-") else None
             if algorithm is None:
@@ -215,8 +219,7 @@ class ChecksumVerifier:
                                    f"is not supported: {name}")
             expected.setdefault(algorithm, None)
         if len(expected) > 1:
-            raise StorageError("InvalidRequest", "Expecting a single x-amz-checksum- header. "
-                               "Multiple checksum Types are not allowed.")
+            raise StorageError("InvalidRequest", SINGLE_CHECKSUM)
         sdk = headers.get("x-amz-sdk-checksum-algorithm")
         if sdk:
             algorithm = normalize_algorithm(sdk)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from s3proxy.auth.checksums import CRC_ALGORITHMS, NOT_CHECKSUM_VALUES, decode_checksum
+from s3proxy.auth.checksums import CRC_ALGORITHMS, SINGLE_CHECKSUM, header_checksums
 from s3proxy.s3 import meta
 from s3proxy.s3.buckets import Listing
 from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
@@ -84,7 +84,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
     full = _full_object_checksum(req)
     extra: dict[str, Any] = {}
     if full is not None:
-        meta.record_checksums(extra, dict([full]))
+        meta.record_checksums(extra, {full[0]: full[1]})
     info = await store.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
                                        full_checksum=full, extra_metadata=extra,
                                        operation="storage.s3.upload.complete_multipart")
@@ -103,19 +103,16 @@ def _full_object_checksum(req: S3Request) -> tuple[str, str] | None:
     """The whole object's CRC a CompleteMultipartUpload claims (x-amz-checksum-<crc>),
     checked against the parts' CRCs. Composite checksums (of the parts' checksums, and
     SHA ones) are not implemented."""
-    claimed = [(name.removeprefix("x-amz-checksum-"), value) for name, value in req.headers.items()
-               if name.startswith("x-amz-checksum-") and name not in NOT_CHECKSUM_VALUES]
+    claimed = header_checksums(req.headers)
     if not claimed:
         return None
     if len(claimed) > 1:
-        raise StorageError("InvalidRequest", "Expecting a single x-amz-checksum- header.")
-    algorithm, value = claimed[0]
+        raise StorageError("InvalidRequest", SINGLE_CHECKSUM)
+    [(algorithm, value)] = claimed.items()
     kind = (req.header("x-amz-checksum-type") or "FULL_OBJECT").upper()
     if algorithm not in CRC_ALGORITHMS or kind != "FULL_OBJECT":
         raise StorageError("NotImplemented", "Only FULL_OBJECT CRC checksums are supported for multipart uploads")
-    if decode_checksum(algorithm, value) is None:
-        raise StorageError("InvalidRequest", f"Value for x-amz-checksum-{algorithm} header is invalid.")
-    return algorithm, value.strip()
+    return algorithm, value
 
 
 async def abort_multipart_upload(req: S3Request) -> S3Response:

@@ -258,7 +258,8 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
         after = (key_marker, upload_id_marker)
     async with ctx.user(operation) as conn:
         while len(entries) <= max_uploads:
-            args: list[Any] = [bucket_id, prefix, max_uploads + 1 - len(entries)]
+            limit = max_uploads + 1 - len(entries)
+            args: list[Any] = [bucket_id, prefix, limit]
             where = "bucket_id = $1 AND starts_with(key, $2)"
             if after is not None:
                 args += list(after)
@@ -268,20 +269,21 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
                 where += " AND key COLLATE \"C\" >= $4"
             rows = await conn.fetch(f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE {where}"
                                     " ORDER BY key COLLATE \"C\", id LIMIT $3", *args)
-            rolled_up = False
             for row in rows:
                 upload = Upload.from_row(row)
                 cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
-                if delimiter and cut >= 0:
+                if delimiter and cut >= 0:  # a common prefix: the next query starts past it
                     common = upload.key[:cut + len(delimiter)]
                     entries.append(common)
-                    after, from_key, rolled_up = None, successor(common), True
-                    if from_key is None:
-                        rows = []
+                    after, from_key = None, successor(common)
                     break
                 entries.append(upload)
                 after = (upload.key, upload.id)
-            if not rolled_up and len(rows) < args[2] or not rows:
+            else:  # no common prefix in this batch
+                if len(rows) < limit:
+                    break
+                continue
+            if from_key is None:  # nothing sorts after that common prefix
                 break
     page = UploadPage([e for e in entries[:max_uploads] if isinstance(e, Upload)],
                       [e for e in entries[:max_uploads] if isinstance(e, str)],
