@@ -27,6 +27,7 @@ from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.migrate import migrate
 from s3proxy.db.scope import Database
+from s3proxy.malloc import keep_large_buffers_on_heap
 from s3proxy.storage.context import Storage
 
 log = logging.getLogger("s3proxy")
@@ -162,6 +163,7 @@ def _run_worker(settings: Settings, sockets: list[Any], s3_sockets: list[Any]) -
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    keep_large_buffers_on_heap()
     try:
         import uvloop  # type: ignore[import-not-found]
 
