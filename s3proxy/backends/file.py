@@ -79,6 +79,7 @@ class FileBackend(Backend):
     async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
                   cache_control: str) -> None:
         await self._write(self.path_of(key), body, size)
+        return None  # a directory keeps no ETag: the caller hashes the body
 
     async def get(self, key: str, *, start: int = 0, end: int | None = None) -> ObjectStream:
         path = self.path_of(key)

@@ -140,6 +140,14 @@ def _check(response: HTTPResponse, what: str) -> etree._Element:
     return root
 
 
+def _etag(response: HTTPResponse) -> str | None:
+    """The upstream's ETag for what it just stored, quoted as S3 sends it."""
+    value = (response.headers.get("ETag") or "").strip()
+    if not value:
+        return None
+    return value if value.startswith('"') else f'"{value}"'
+
+
 def _extent(status: int, headers: HTTPHeaders, start: int, end: int | None) -> tuple[int, int, int, int]:
     """(object size, first byte, last byte, bytes to skip) of a 200 or 206 GET response."""
     try:
@@ -386,26 +394,30 @@ class S3Backend(Backend):
 
     # blobs
 
+    def etag_from_put(self, size: int | None) -> bool:
+        return size is not None  # one PutObject, whose ETag is the upstream's (a body of unknown size may go in parts)
+
     async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
-                  cache_control: str) -> None:
+                  cache_control: str) -> str | None:
         headers = _content_headers(content_type, cache_control)
         if size is not None and size <= SMALL_BODY:  # in memory, so it may ride a kept-alive connection
             data = await _PartReader(body, size + 1).next()
             if len(data) != size:
                 raise StorageError("IncompleteBody")
-            _check(await self._fetch("PUT", key, headers=headers, body=data), "PutObject")
-            return
+            response = await self._fetch("PUT", key, headers=headers, body=data)
+            _check(response, "PutObject")
+            return _etag(response)
         if size is not None:
             producer = _Producer(body, size)
             response = await self._fetch("PUT", key, headers={**headers, "Content-Length": str(size)},
                                          producer=producer)
             _check(response, "PutObject")
-            return
+            return _etag(response)
         reader = _PartReader(body, self.part_size)
         first = await reader.next()
         if len(first) < self.part_size:  # all of it fits in one request
             _check(await self._fetch("PUT", key, headers=headers, body=first), "PutObject")
-            return
+            return None
         upload_id = await self.create_multipart(key, content_type=content_type, cache_control=cache_control)
         try:
             parts = await self._upload_parts(key, upload_id, first, reader)
@@ -413,6 +425,7 @@ class S3Backend(Backend):
         except BaseException:
             await self._abort_quietly(key, upload_id)
             raise
+        return None
 
     async def _upload_parts(self, key: str, upload_id: str, data: bytes, reader: _PartReader) -> list[PartInfo]:
         done: list[PartInfo] = []

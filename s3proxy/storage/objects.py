@@ -287,11 +287,17 @@ async def put_object(ctx: Ctx, bucket_id: str, name: str, body: AsyncIterator[by
                      *, operation: str = "storage.object.upload") -> ObjectInfo:
     """Stream `body` into a new version of bucket/name and make it current."""
     _, limit = await prepare_write(ctx, bucket_id, name, opts, operation=operation)
-    measured = MeasuredBody(body, limit=limit, expected_size=opts.size, observers=opts.observers)
+    backend = ctx.store.backend
+    store_etag = backend.etag_from_put(opts.size)
+    measured = MeasuredBody(body, limit=limit, expected_size=opts.size, observers=opts.observers, md5=not store_etag)
     async with NewVersion(ctx, bucket_id, name) as version:
-        await ctx.store.backend.put(version.key, measured, size=opts.size, content_type=opts.content_type,
-                                    cache_control=opts.cache_control)
-        metadata = system_metadata(measured.etag, measured.size, opts, datetime.now(UTC))
+        etag = await backend.put(version.key, measured, size=opts.size, content_type=opts.content_type,
+                                 cache_control=opts.cache_control)
+        if not store_etag:
+            etag = measured.etag
+        elif etag is None:
+            raise StorageError("InternalError", "The storage backend returned no ETag")
+        metadata = system_metadata(etag, measured.size, opts, datetime.now(UTC))
         info, replaced = await commit_version(
             ctx, bucket_id, name, version.id, metadata, opts.user_metadata, upsert=opts.upsert,
             operation=operation, if_match=opts.if_match, if_none_match_star=opts.if_none_match_star,
