@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.ioloop
 import tornado.netutil
 
 from s3proxy.app import in_flight, make_app, make_s3_app
@@ -27,7 +28,7 @@ from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.migrate import migrate
 from s3proxy.db.scope import Database
-from s3proxy.malloc import keep_large_buffers_on_heap
+from s3proxy.malloc import TRIM_EVERY_S, keep_large_buffers_on_heap, release_free_memory
 from s3proxy.storage.context import Storage
 
 log = logging.getLogger("s3proxy")
@@ -140,11 +141,14 @@ class _Worker:
             )
             server.add_sockets(socks)
             servers.append(server)
+        trimmer = tornado.ioloop.PeriodicCallback(release_free_memory, TRIM_EVERY_S * 1000)
+        trimmer.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        trimmer.stop()
         for server in servers:
             server.stop()
         for _ in range(100):  # drain in-flight requests for up to 10 s

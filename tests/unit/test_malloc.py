@@ -35,3 +35,28 @@ def test_megabyte_buffers_come_from_the_heap_under_glibc() -> None:
         return
     assert done is True
     assert in_heap == [True] * 4
+
+
+TRIM_CHILD = """
+import json, os
+from s3proxy.malloc import keep_large_buffers_on_heap, release_free_memory
+
+def rss_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+keep_large_buffers_on_heap()
+buffers = [bytearray(300_000) for _ in range(200)]  # 60 MB on the heap, like a burst of listings
+pinned = buffers[-1]  # the heap's top stays in use, so glibc's own trimming cannot return the rest
+del buffers
+before = rss_mib()
+release_free_memory()
+print(json.dumps([before, rss_mib()]))
+"""
+
+
+def test_free_heap_is_given_back_on_request() -> None:
+    if platform.libc_ver()[0] != "glibc":
+        return  # no malloc_trim: release_free_memory does nothing, and nothing is measured
+    out = subprocess.run([sys.executable, "-c", TRIM_CHILD], capture_output=True, text=True, check=True).stdout
+    before, after = json.loads(out)
+    assert before - after > 40, (before, after)
