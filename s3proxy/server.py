@@ -1,35 +1,32 @@
-"""Start-up: embedded defaults, sockets, worker processes and graceful shutdown.
+"""Start-up: embedded defaults, sockets, the supervisor and its worker processes.
 
 `resolve()` fills in what the environment left out (an embedded Postgres from
 pgserver, a generated JWT secret and S3 key pair kept in the data directory, the
-local-directory backend). `serve()` binds both ports once, then forks the workers,
-which share the listening sockets, so N processes serve the same ports.
+local-directory backend). `serve()` binds both ports once, then forks the workers
+(`worker.py`), which share the listening sockets, so N processes serve the same ports.
+
+The supervisor only forks, forwards signals and waits, so it imports little: the
+migration and the banner (asyncpg, the JWT library) run in a short-lived child
+first, and each worker imports the application after its fork. The server's RSS is
+counted over all its processes, and a supervisor that had loaded the application
+would add about 20 MiB to it for nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
 import logging
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
-import tornado.ioloop
 import tornado.netutil
 
-from s3proxy.app import in_flight, make_app, make_s3_app
-from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
-from s3proxy.db.migrate import migrate
-from s3proxy.db.scope import Database
-from s3proxy.malloc import TRIM_EVERY_S, keep_large_buffers_on_heap, release_free_memory
-from s3proxy.storage.context import Storage
 
 log = logging.getLogger("s3proxy")
 
@@ -85,21 +82,9 @@ def resolve(settings: Settings, *, need_database: bool = True) -> Settings:
     return settings.with_overrides(**changes)
 
 
-def build_storage(settings: Settings) -> Storage:
-    """The process-wide parts; called in each worker after the fork."""
-    from s3proxy.backends import make_backend
-
-    assert settings.database_url is not None
-    db = Database(
-        settings.database_url,
-        max_size=settings.db_max_connections,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-    )
-    keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
-    return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)
-
-
 def banner(settings: Settings) -> str:
+    from s3proxy.auth.jwt import JwtKeys
+
     keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
     host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
     lines = [
@@ -122,59 +107,39 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-class _Worker:
-    """One serving process: both apps on the shared sockets, draining on SIGTERM."""
+def _migrate_and_render_banner(settings: Settings) -> str:
+    import asyncio
 
-    def __init__(self, settings: Settings, sockets: list[Any], s3_sockets: list[Any]) -> None:
-        self.settings = settings
-        self.sockets = sockets
-        self.s3_sockets = s3_sockets
+    from s3proxy.db.migrate import migrate
 
-    async def run(self) -> None:
-        storage = build_storage(self.settings)
-        limit = self.settings.upload_file_size_limit + 1024 * 1024
-        servers = []
-        for app, socks in ((make_app(storage), self.sockets), (make_s3_app(storage), self.s3_sockets)):
-            server = tornado.httpserver.HTTPServer(
-                app, xheaders=False, max_body_size=limit, max_buffer_size=64 * 1024 * 1024,
-                idle_connection_timeout=75, body_timeout=3600,
-            )
-            server.add_sockets(socks)
-            servers.append(server)
-        trimmer = tornado.ioloop.PeriodicCallback(release_free_memory, TRIM_EVERY_S * 1000)
-        trimmer.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        trimmer.stop()
-        for server in servers:
-            server.stop()
-        for _ in range(100):  # drain in-flight requests for up to 10 s
-            if in_flight() == 0:
-                break
-            await asyncio.sleep(0.1)
-        for server in servers:
-            await server.close_all_connections()
-        await storage.close()
+    assert settings.database_url is not None
+    asyncio.run(migrate(settings.database_url))
+    return banner(settings)
 
 
-def _run_worker(settings: Settings, sockets: list[Any], s3_sockets: list[Any]) -> None:
-    # Everything alive now lives as long as the process: keep it out of the collector's
-    # scans, and collect young objects less often (request objects die young anyway),
-    # which trims the latency tail the full collections cause under load.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-    keep_large_buffers_on_heap()
-    try:
-        import uvloop  # type: ignore[import-not-found]
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_Worker(settings, sockets, s3_sockets).run())
+def _in_child(work: Callable[[], str]) -> str:
+    """`work()` run in a forked child that exits afterwards; its text comes back over a
+    pipe. A failure there is logged there and ends the start-up here."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "w") as out:
+                out.write(work())
+            code = 0
+        except BaseException:
+            log.exception("start-up failed")
+        finally:
+            os._exit(code)  # skip the parent's atexit handlers (the embedded Postgres)
+    os.close(write_end)
+    with os.fdopen(read_end) as result:
+        text = result.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(1)
+    return text
 
 
 def _own_sockets(settings: Settings, inherited: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -190,14 +155,18 @@ def _own_sockets(settings: Settings, inherited: list[Any]) -> tuple[list[Any], l
 
 def serve(settings: Settings) -> None:
     settings = resolve(settings)
-    assert settings.database_url is not None
-    asyncio.run(migrate(settings.database_url))
+    if settings.workers <= 1:
+        text = _migrate_and_render_banner(settings)
+    else:
+        text = _in_child(lambda: _migrate_and_render_banner(settings))
     reuse = hasattr(__import__("socket"), "SO_REUSEPORT")
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=reuse)
     s3_sockets = tornado.netutil.bind_sockets(settings.s3_port, settings.host, reuse_port=reuse)
-    print(banner(settings), flush=True)
+    print(text, flush=True)
     if settings.workers <= 1:
-        _run_worker(settings, sockets, s3_sockets)
+        from s3proxy.worker import run_worker
+
+        run_worker(settings, sockets, s3_sockets)
         return
     children: list[int] = []
     for _ in range(settings.workers):
@@ -207,7 +176,9 @@ def serve(settings: Settings) -> None:
             try:
                 if reuse:
                     sockets, s3_sockets = _own_sockets(settings, sockets + s3_sockets)
-                _run_worker(settings, sockets, s3_sockets)
+                from s3proxy.worker import run_worker
+
+                run_worker(settings, sockets, s3_sockets)
             except BaseException:
                 log.exception("worker failed")
                 code = 1
