@@ -86,10 +86,6 @@ class Settings:
         given = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **given)  # type: ignore[arg-type]
 
-    @property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
-
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Read every variable we honour; unknown ones are ignored as Supabase does."""

@@ -94,7 +94,7 @@ def banner(settings: Settings) -> str:
         f"  backend       {settings.storage_backend}"
         + (f" ({settings.file_backend_path})" if settings.storage_backend == "file" else
            f" (bucket {settings.s3_bucket} at {settings.s3_endpoint or 'AWS'})"),
-        f"  database      {'embedded Postgres in ' + settings.data_dir if settings.embedded_database else 'DATABASE_URL'}",
+        f"  database      {'embedded Postgres in ' + settings.data_dir if _embedded_pg is not None else 'DATABASE_URL'}",
         f"  workers       {settings.workers}",
         "",
         f"  S3 access key id      {settings.s3_protocol_access_key_id}",
