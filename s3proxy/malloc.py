@@ -19,6 +19,7 @@ walks the free lists: well under a millisecond for a worker's heap).
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 from typing import Any
 
@@ -31,10 +32,18 @@ TRIM_THRESHOLD = 16 * 1024 * 1024
 TRIM_EVERY_S = 5.0
 
 
-def _libc_function(name: str, argtypes: list[Any]) -> Any | None:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The process's C library, opened once (release_free_memory runs every few seconds)."""
     try:
-        function = getattr(ctypes.CDLL(None), name)
-    except (OSError, AttributeError):
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def _libc_function(name: str, argtypes: list[Any]) -> Any | None:
+    function = getattr(_libc(), name, None)
+    if function is None:
         return None
     function.argtypes = argtypes
     function.restype = ctypes.c_int

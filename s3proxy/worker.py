@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import signal
 from typing import Any
 
@@ -22,8 +21,6 @@ from s3proxy.config import Settings
 from s3proxy.db.scope import Database
 from s3proxy.malloc import TRIM_EVERY_S, keep_large_buffers_on_heap, release_free_memory
 from s3proxy.storage.context import Storage
-
-log = logging.getLogger("s3proxy")
 
 
 def build_storage(settings: Settings) -> Storage:
