@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 
 
 @functools.cache
@@ -141,7 +141,7 @@ def normalize_algorithm(name: str) -> str | None:
 def new_checksum(name: str) -> Checksum:
     algorithm = normalize_algorithm(name)
     if algorithm is None:
-        raise StorageError("InvalidRequest", f"Checksum algorithm {name!r} is not supported.")
+        raise errors.InvalidRequest(f"Checksum algorithm {name!r} is not supported.")
     return Checksum(algorithm)
 
 
@@ -153,14 +153,14 @@ def combine_crcs(algorithm: str, parts: list[tuple[str, int]]) -> str:
     length (a multipart upload's FULL_OBJECT checksum from its parts' checksums)."""
     crt = accelerator()
     if crt is None:  # pragma: no cover - awscrt is a dependency
-        raise StorageError("NotImplemented", "Full-object checksums need awscrt on this server")
+        raise errors.NotImplemented("Full-object checksums need awscrt on this server")
     combine: Callable[[int, int, int], int] = getattr(crt, f"combine_{algorithm}")
     size = _DIGEST_SIZE[algorithm]
     total = 0
     for index, (value, length) in enumerate(parts):
         raw = _decode_b64(value, size)
         if raw is None:
-            raise StorageError("InvalidRequest", f"Value for x-amz-checksum-{algorithm} is invalid.")
+            raise errors.InvalidRequest(f"Value for x-amz-checksum-{algorithm} is invalid.")
         crc = int.from_bytes(raw, "big")
         total = crc if index == 0 else combine(total, crc, length)
     return base64.b64encode(total.to_bytes(size, "big")).decode()
@@ -178,9 +178,9 @@ def header_checksums(headers: Mapping[str, str]) -> dict[str, str]:
             continue
         algorithm = normalize_algorithm(name)
         if algorithm is None:
-            raise StorageError("InvalidRequest", f"The checksum algorithm of {name} is not supported.")
+            raise errors.InvalidRequest(f"The checksum algorithm of {name} is not supported.")
         if _decode_b64(value, _DIGEST_SIZE[algorithm]) is None:
-            raise StorageError("InvalidRequest", f"Value for {name} header is invalid.")
+            raise errors.InvalidRequest(f"Value for {name} header is invalid.")
         claimed[algorithm] = value.strip()
     return claimed
 
@@ -215,28 +215,28 @@ class ChecksumVerifier:
         for name in trailer_names:
             algorithm = normalize_algorithm(name) if name.startswith("x-amz-checksum-") else None
             if algorithm is None:
-                raise StorageError("InvalidRequest", f"The value specified in the x-amz-trailer header "
+                raise errors.InvalidRequest(f"The value specified in the x-amz-trailer header "
                                    f"is not supported: {name}")
             expected.setdefault(algorithm, None)
         if len(expected) > 1:
-            raise StorageError("InvalidRequest", SINGLE_CHECKSUM)
+            raise errors.InvalidRequest(SINGLE_CHECKSUM)
         sdk = headers.get("x-amz-sdk-checksum-algorithm")
         if sdk:
             algorithm = normalize_algorithm(sdk)
             if algorithm is None:
-                raise StorageError("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is "
+                raise errors.InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is "
                                    "invalid.")
             if not expected:
-                raise StorageError("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no "
+                raise errors.InvalidRequest("x-amz-sdk-checksum-algorithm specified, but no "
                                    "corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
             if algorithm not in expected:
-                raise StorageError("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is "
+                raise errors.InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is "
                                    "invalid.")
         md5 = None
         if "content-md5" in headers:
             md5 = _decode_b64(headers["content-md5"], 16)
             if md5 is None:
-                raise StorageError("InvalidDigest", "The Content-MD5 you specified is not valid.")
+                raise errors.InvalidDigest("The Content-MD5 you specified is not valid.")
         return cls(expected, md5)
 
     @property
@@ -252,7 +252,7 @@ class ChecksumVerifier:
     def finish(self, trailers: Mapping[str, str] | None = None) -> dict[str, str]:
         if self._md5 is not None and self._md5_expected is not None:
             if not hmac.compare_digest(self._md5.digest(), self._md5_expected):
-                raise StorageError("BadDigest", "The Content-MD5 you specified did not match what we received.")
+                raise errors.BadDigest("The Content-MD5 you specified did not match what we received.")
         computed: dict[str, str] = {}
         for algorithm, checksum in self._checksums.items():
             header = f"x-amz-checksum-{algorithm}"
@@ -260,12 +260,12 @@ class ChecksumVerifier:
             if want is None:
                 want = (trailers or {}).get(header)
                 if want is None:
-                    raise StorageError("InvalidRequest", f"The trailer {header} was declared but not sent.")
+                    raise errors.InvalidRequest(f"The trailer {header} was declared but not sent.")
                 if _decode_b64(want, _DIGEST_SIZE[algorithm]) is None:
-                    raise StorageError("InvalidRequest", f"Value for {header} trailing header is invalid.")
+                    raise errors.InvalidRequest(f"Value for {header} trailing header is invalid.")
             got = checksum.b64digest()
             if not hmac.compare_digest(got.encode(), want.strip().encode()):
-                raise StorageError("BadDigest", f"The {header} you specified did not match the calculated "
+                raise errors.BadDigest(f"The {header} you specified did not match the calculated "
                                    "checksum.")
             computed[algorithm] = got
         return computed

@@ -25,6 +25,7 @@ import hmac
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 
+from s3proxy import errors
 from s3proxy.auth.checksums import ChecksumVerifier
 from s3proxy.auth.sigv4 import (
     EMPTY_SHA256,
@@ -36,7 +37,6 @@ from s3proxy.auth.sigv4 import (
     sign,
     trailer_string_to_sign,
 )
-from s3proxy.storage.errors import StorageError
 
 MAX_CHUNK = 16 * 1024 * 1024
 _MAX_LINE = 4096
@@ -45,12 +45,12 @@ _SIZE = re.compile(rb"^[0-9a-fA-F]{1,16}$")
 _SIG = re.compile(rb"^chunk-signature=([0-9a-f]{64})$")
 
 
-def _incomplete(message: str = "The request body terminated unexpectedly") -> StorageError:
-    return StorageError("IncompleteBody", message)
+def _incomplete(message: str = "The request body terminated unexpectedly") -> errors.Error:
+    return errors.IncompleteBody(message)
 
 
-def _bad(message: str) -> StorageError:
-    return StorageError("InvalidRequest", message)
+def _bad(message: str) -> errors.Error:
+    return errors.InvalidRequest(message)
 
 
 class _Reader:
@@ -191,7 +191,7 @@ class AwsChunkedDecoder:
         assert self.auth is not None
         expected = sign(self.auth.signing_key, chunk_string_to_sign(self.auth, previous, chunk_sha))
         if not hmac.compare_digest(expected, signature):
-            raise StorageError("SignatureDoesNotMatch")
+            raise errors.SignatureDoesNotMatch()
         return signature
 
     async def _read_trailers(self, reader: _Reader, previous: str) -> None:
@@ -223,10 +223,10 @@ class AwsChunkedDecoder:
         if self.signed and self.expect_trailer:
             assert self.auth is not None
             if trailer_signature is None:
-                raise StorageError("SignatureDoesNotMatch", "The aws-chunked trailer signature is missing")
+                raise errors.SignatureDoesNotMatch("The aws-chunked trailer signature is missing")
             sts = trailer_string_to_sign(self.auth, previous, hashlib.sha256(canonical).hexdigest())
             if not hmac.compare_digest(sign(self.auth.signing_key, sts), trailer_signature):
-                raise StorageError("SignatureDoesNotMatch")
+                raise errors.SignatureDoesNotMatch()
 
 
 def decode_aws_chunked(source: AsyncIterable[bytes], *, signed: bool, auth: AuthResult | None,
@@ -249,7 +249,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     if raw is None:
         return None
     if not raw.strip().isdigit():
-        raise StorageError("InvalidArgument", f"Invalid {name} header")
+        raise errors.InvalidArgument(f"Invalid {name} header")
     return int(raw)
 
 
@@ -270,7 +270,7 @@ class RequestBody:
         self.mode = payload_mode(declared) if declared else PayloadMode.UNSIGNED
         signed = self.mode in (PayloadMode.CHUNKED_SIGNED, PayloadMode.CHUNKED_SIGNED_TRAILER)
         if signed and auth is None:
-            raise StorageError("AccessDenied", "A signed aws-chunked body needs a signed request")
+            raise errors.AccessDenied("A signed aws-chunked body needs a signed request")
         chunked = signed or self.mode is PayloadMode.CHUNKED_UNSIGNED_TRAILER
         trailer_names = [n.strip().lower() for n in headers.get("x-amz-trailer", "").split(",") if n.strip()]
         self.verifier = ChecksumVerifier.from_headers(headers, trailer_names if chunked else ())

@@ -36,7 +36,7 @@ from enum import Enum
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -141,7 +141,7 @@ def payload_mode(payload_hash: str) -> PayloadMode:
         return PayloadMode.CHUNKED_UNSIGNED_TRAILER
     if _HEX64.match(payload_hash):
         return PayloadMode.SHA256
-    raise StorageError("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+    raise errors.InvalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
                        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD or a valid sha256 value.")
 
 
@@ -157,7 +157,7 @@ class ContentSha256:
 
     def verify(self) -> None:
         if not hmac.compare_digest(self._hash.hexdigest(), self.expected):
-            raise StorageError("XAmzContentSHA256Mismatch")
+            raise errors.XAmzContentSHA256Mismatch()
 
 
 # -- wire helpers ---------------------------------------------------------------------
@@ -230,10 +230,12 @@ def trailer_string_to_sign(auth: AuthResult, previous: str, trailer_sha256_hex: 
 
 # -- parsing ----------------------------------------------------------------------------
 
-def _malformed(presigned: bool, message: str) -> StorageError:
+def _malformed(presigned: bool, message: str) -> errors.Error:
     """AWS's codes for unparseable credentials (the reference says InvalidArgument and
     InvalidRequest; S3 clients and SDKs know AWS's)."""
-    return StorageError("AuthorizationQueryParametersError" if presigned else "AuthorizationHeaderMalformed", message)
+    if presigned:
+        return errors.AuthorizationQueryParametersError(message)
+    return errors.AuthorizationHeaderMalformed(message)
 
 
 def _parse_credential(value: str, presigned: bool) -> tuple[str, str, str, str]:
@@ -266,7 +268,7 @@ def _epoch(amz_date: str) -> float | None:
 def _parse_authorization_header(value: str) -> dict[str, str]:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise StorageError("InvalidRequest", "The authorization mechanism you have provided is not "
+        raise errors.InvalidRequest("The authorization mechanism you have provided is not "
                            "supported. Please use AWS4-HMAC-SHA256.")
     fields: dict[str, str] = {}
     for part in rest.split(","):
@@ -285,18 +287,18 @@ def _check_headers_signed(req: SignedRequest, signed: Sequence[str], presigned: 
         raise _malformed(presigned, "The host header must be signed.")
     unsigned = sorted(n for n in req.headers if n.startswith("x-amz-") and n not in names)
     if unsigned:
-        raise StorageError("AccessDenied", "There were headers present in the request which were not "
+        raise errors.AccessDenied("There were headers present in the request which were not "
                            "signed: " + ", ".join(unsigned))
 
 
 def parse_auth(req: SignedRequest, *, now: float | None = None,
                max_skew: int = MAX_SKEW_SECONDS) -> ParsedAuth:
-    """Parse and time-check the signature carrier; raises StorageError. No secret needed."""
+    """Parse and time-check the signature carrier; raises errors.Error. No secret needed."""
     now = time.time() if now is None else now
     keys = {k for k, _ in req.query}
     header = req.get("authorization")
     if header is not None and "X-Amz-Algorithm" in keys:
-        raise StorageError("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm "
+        raise errors.InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm "
                            "query parameter, Signature query string parameter or the Authorization header "
                            "should be specified")
     if header is not None:
@@ -304,9 +306,9 @@ def parse_auth(req: SignedRequest, *, now: float | None = None,
     if any(p in keys for p in _PRESIGN_PARAMS):
         return _parse_presigned(req, now, max_skew)
     if "Signature" in keys or "AWSAccessKeyId" in keys:
-        raise StorageError("InvalidRequest", "The authorization mechanism you have provided is not "
+        raise errors.InvalidRequest("The authorization mechanism you have provided is not "
                            "supported. Please use AWS4-HMAC-SHA256.")
-    raise StorageError("AccessDenied", "Missing signature")
+    raise errors.AccessDenied("Missing signature")
 
 
 def _parse_header_auth(req: SignedRequest, header: str, now: float, max_skew: int) -> ParsedAuth:
@@ -318,26 +320,26 @@ def _parse_header_auth(req: SignedRequest, header: str, now: float, max_skew: in
     if amz_date is not None:
         when = _epoch(amz_date)
         if when is None:
-            raise StorageError("AccessDenied", _MISSING_DATE)
+            raise errors.AccessDenied(_MISSING_DATE)
     elif req.get("date") is not None:
         if "date" not in signed:
             raise _malformed(False, "The date header must be signed.")
         try:
             parsed = parsedate_to_datetime(req.headers["date"])
         except (TypeError, ValueError):
-            raise StorageError("AccessDenied", _MISSING_DATE) from None
+            raise errors.AccessDenied(_MISSING_DATE) from None
         when = parsed.timestamp()
         amz_date = datetime.fromtimestamp(when, UTC).strftime("%Y%m%dT%H%M%SZ")
     else:
-        raise StorageError("AccessDenied", _MISSING_DATE)
+        raise errors.AccessDenied(_MISSING_DATE)
     if cred_date != amz_date[:8]:
         raise _malformed(False, "The authorization header is malformed; Invalid credential date. "
                          "Date is not the same as X-Amz-Date.")
     if abs(now - when) > max_skew:
-        raise StorageError("RequestTimeTooSkewed")
+        raise errors.RequestTimeTooSkewed()
     declared = req.get("x-amz-content-sha256")
     if declared is None:
-        raise StorageError("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+        raise errors.InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     payload_mode(declared)  # validates the value
     return ParsedAuth(access_key, req.get("x-amz-security-token"), amz_date, region, service,
                       fields["SignedHeaders"], fields["Signature"], False, declared, declared)
@@ -371,9 +373,9 @@ def _parse_presigned(req: SignedRequest, now: float, max_skew: int) -> ParsedAut
         raise _malformed(True, "Invalid credential date. Date is not the same as X-Amz-Date.")
     _check_headers_signed(req, signed_headers.split(";"), True)
     if now < when - max_skew:
-        raise StorageError("AccessDenied", "Request is not valid yet")
+        raise errors.AccessDenied("Request is not valid yet")
     if now > when + expires:
-        raise StorageError("AccessDenied", "Request has expired")
+        raise errors.AccessDenied("Request has expired")
     canonical_payload = req.query_value("X-Amz-Content-Sha256") or UNSIGNED_PAYLOAD
     declared = req.get("x-amz-content-sha256") or canonical_payload
     payload_mode(declared)
@@ -408,7 +410,7 @@ def check_signature(req: SignedRequest, parsed: ParsedAuth, secret: str, *, pref
             return AuthResult(parsed.access_key_id, parsed.session_token, key, parsed.date, scope,
                               parsed.signature.lower(), parsed.payload_hash, parsed.presigned,
                               parsed.region)
-    raise StorageError("SignatureDoesNotMatch")
+    raise errors.SignatureDoesNotMatch()
 
 
 def verify(req: SignedRequest, secret_for: Callable[[str], str | None], *, prefix: str = "",
@@ -417,5 +419,5 @@ def verify(req: SignedRequest, secret_for: Callable[[str], str | None], *, prefi
     parsed = parse_auth(req, now=now, max_skew=max_skew)
     secret = secret_for(parsed.access_key_id)
     if secret is None:
-        raise StorageError("InvalidAccessKeyId")
+        raise errors.InvalidAccessKeyId()
     return check_signature(req, parsed, secret, prefix=prefix)

@@ -5,7 +5,7 @@ layer; the backend only stores and returns bytes. Bodies are async iterators of
 chunks, consumed with backpressure; nothing reads a whole object into memory.
 Hashing (ETag, checksums) and size limits happen in the storage layer, above this.
 
-Failures raise StorageError: `NoSuchKey` for a missing key, `NoSuchUpload` for an
+Failures raise s3proxy.errors classes: `NoSuchKey` for a missing key, `NoSuchUpload` for an
 unknown multipart upload, `BackendUnavailable` (503) when the store cannot be reached.
 """
 

@@ -10,19 +10,28 @@ partial blob and a failed write leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
+from s3proxy import errors
 from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
-from s3proxy.storage.errors import StorageError
 
 CHUNK = 256 * 1024
 _MAX_SEGMENT = 200  # bytes; longer encoded segments are shortened with a digest
+_PART_FILE = re.compile(r"^\d{5}(-[0-9a-f]{32})?$")  # older parts: the number alone
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _full(exc: OSError) -> errors.Error | None:
+    """InsufficientStorage for a full disk or a file-size limit, None for other errors."""
+    return errors.InsufficientStorage() if exc.errno in _NO_SPACE else None
 
 
 def _segment(text: str) -> str:
@@ -53,7 +62,7 @@ class FileBackend(Backend):
         none is empty, `.`, `..` or holds a separator; checked again here all the same)."""
         path = os.path.join(self._root_prefix, *(_segment(s) for s in key.split("/")))
         if not path.startswith(self._root_prefix) or os.path.normpath(path) != path:
-            raise StorageError("InvalidKey", "Invalid key")
+            raise errors.InvalidKey("Invalid key")
         return Path(path)
 
     async def _write(self, target: Path, body: Body, size: int | None) -> int:
@@ -65,12 +74,15 @@ class FileBackend(Backend):
                     f.write(chunk)
                     written += len(chunk)
             if size is not None and written != size:
-                raise StorageError("IncompleteBody")
+                raise errors.IncompleteBody()
             try:
                 os.replace(tmp, target)
             except FileNotFoundError:  # the first file of its folder
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise (_full(exc) or exc) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -86,7 +98,7 @@ class FileBackend(Backend):
         try:
             f = open(path, "rb")  # noqa: SIM115 - closed by the generator
         except FileNotFoundError as exc:
-            raise StorageError("NoSuchKey", "Object not found") from exc
+            raise errors.NoSuchKey("Object not found") from exc
         total = os.fstat(f.fileno()).st_size
         last = total - 1 if end is None else min(end, total - 1)
 
@@ -110,18 +122,24 @@ class FileBackend(Backend):
         try:
             return self.path_of(key).stat().st_size
         except FileNotFoundError as exc:
-            raise StorageError("NoSuchKey", "Object not found") from exc
+            raise errors.NoSuchKey("Object not found") from exc
 
     async def copy(self, source: str, destination: str) -> None:
         src = self.path_of(source)
         dst = self.path_of(destination)
         if not src.exists():
-            raise StorageError("NoSuchKey", "Object not found")
+            raise errors.NoSuchKey("Object not found")
         tmp = self._tmp / uuid.uuid4().hex
         try:
             await asyncio.to_thread(shutil.copyfile, src, tmp)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dst)
+        except FileNotFoundError as exc:  # the source was deleted while we copied it
+            tmp.unlink(missing_ok=True)
+            raise errors.NoSuchKey() from exc
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise (_full(exc) or exc) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -141,11 +159,14 @@ class FileBackend(Backend):
                 return
             folder = folder.parent
 
-    # multipart: parts are files in .multipart/<upload id>/, joined on completion
+    # multipart: parts are files in .multipart/<upload id>/, joined on completion. Each
+    # upload of a part gets a file of its own (`<number>-<random>`, the part's backend
+    # ETag), so completing takes exactly the parts it was given even while a part of the
+    # same number is uploaded again.
 
     def _upload_dir(self, upload_id: str) -> Path:
         if not upload_id or not all(c in "0123456789abcdef" for c in upload_id):
-            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+            raise errors.NoSuchUpload("The specified upload does not exist.")
         return self._uploads / upload_id
 
     async def create_multipart(self, key: str, *, content_type: str, cache_control: str) -> str:
@@ -156,28 +177,32 @@ class FileBackend(Backend):
     def _existing_upload(self, upload_id: str) -> Path:
         folder = self._upload_dir(upload_id)
         if not folder.is_dir():
-            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+            raise errors.NoSuchUpload("The specified upload does not exist.")
         return folder
 
     async def upload_part(self, key: str, upload_id: str, part_number: int, body: Body, *,
                           size: int) -> PartInfo:
         folder = self._existing_upload(upload_id)
-        await self._write(folder / f"{part_number:05d}", body, size)
-        return PartInfo(part_number, f"{part_number:05d}")
+        name = f"{part_number:05d}-{uuid.uuid4().hex}"
+        await self._write(folder / name, body, size)
+        return PartInfo(part_number, name)
 
     async def upload_part_copy(self, key: str, upload_id: str, part_number: int, source: str,
                                start: int, end: int) -> PartInfo:
-        folder = self._existing_upload(upload_id)
         stream = await self.get(source, start=start, end=end)
-        await self._write(folder / f"{part_number:05d}", stream.chunks, end - start + 1)
-        return PartInfo(part_number, f"{part_number:05d}")
+        try:
+            return await self.upload_part(key, upload_id, part_number, stream.chunks, size=end - start + 1)
+        finally:
+            await stream.aclose()
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
         folder = self._existing_upload(upload_id)
-        files = [folder / f"{p.part_number:05d}" for p in parts]
+        if not all(_PART_FILE.match(p.etag) for p in parts):
+            raise errors.InvalidPart()
+        files = [folder / p.etag for p in parts]
         for part in files:
             if not part.exists():
-                raise StorageError("InvalidPart")
+                raise errors.InvalidPart()
 
         async def joined() -> AsyncIterator[bytes]:
             for part in files:
@@ -192,6 +217,6 @@ class FileBackend(Backend):
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
             folder = self._upload_dir(upload_id)
-        except StorageError:
+        except errors.Error:
             return
         shutil.rmtree(folder, ignore_errors=True)

@@ -44,9 +44,9 @@ from tornado.httpclient import HTTPClientError, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
+from s3proxy import errors
 from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
 from s3proxy.backends.http_pool import PooledHTTPClient, PooledHTTPRequest
-from s3proxy.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,11 @@ QUEUE_DEPTH = 4  # downloaded chunks buffered per open stream
 DELETE_BATCH = 1000
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 # upstream error codes that mean the same to our callers; anything else is BackendError
-PASS_THROUGH = {"NoSuchKey", "NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall",
-                "InvalidRange", "PreconditionFailed"}
+PASS_THROUGH: dict[str, type[errors.Error]] = {
+    "NoSuchKey": errors.NoSuchKey, "NoSuchUpload": errors.NoSuchUpload, "InvalidPart": errors.InvalidPart,
+    "InvalidPartOrder": errors.InvalidPartOrder, "EntityTooSmall": errors.EntityTooSmall,
+    "InvalidRange": errors.InvalidRange, "PreconditionFailed": errors.PreconditionFailed,
+}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -119,16 +122,16 @@ def _element(tag: str, text: str | None = None, **fields: str) -> etree._Element
     return el
 
 
-def _error(status: int, body: bytes | bytearray, what: str) -> StorageError:
+def _error(status: int, body: bytes | bytearray, what: str) -> errors.Error:
     root = _parse(bytes(body))
     code, message = _text(root, "Code"), _text(root, "Message")
     if code in PASS_THROUGH:
-        return StorageError(code, message or None)
+        return PASS_THROUGH[code](message or None)
     if status == 404 and not code:
-        return StorageError("NoSuchKey")
+        return errors.NoSuchKey()
     if status in (502, 503, 504) or code == "SlowDown":
-        return StorageError("BackendUnavailable", f"upstream {what}: {status} {code} {message}".strip())
-    return StorageError("BackendError", f"upstream {what}: {status} {code} {message}".strip())
+        return errors.BackendUnavailable(f"upstream {what}: {status} {code} {message}".strip())
+    return errors.BackendError(f"upstream {what}: {status} {code} {message}".strip())
 
 
 def _check(response: HTTPResponse, what: str) -> etree._Element:
@@ -158,7 +161,7 @@ def _extent(status: int, headers: HTTPHeaders, start: int, end: int | None) -> t
         size = int(headers.get("Content-Length", "0"))  # the whole object, perhaps despite a Range
         return size, start, size - 1 if end is None else min(end, size - 1), start
     except ValueError as exc:
-        raise StorageError("BackendError", f"upstream GetObject: bad headers {dict(headers)}") from exc
+        raise errors.BackendError(f"upstream GetObject: bad headers {dict(headers)}") from exc
 
 
 def _content_headers(content_type: str, cache_control: str) -> dict[str, str]:
@@ -189,7 +192,7 @@ class _Producer:
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
-            raise StorageError("IncompleteBody", "Upload cancelled") from None  # tornado closes on Exception
+            raise errors.IncompleteBody("Upload cancelled") from None  # tornado closes on Exception
 
     def stop(self) -> None:
         self._stopped = True
@@ -212,7 +215,7 @@ class _Producer:
                 break
             await write(chunk)
         if sent != self.size:
-            self.error = StorageError("IncompleteBody")
+            self.error = errors.IncompleteBody()
             raise self.error
 
 
@@ -271,7 +274,7 @@ class _Chunks:
             item = await self._dl.queue.get()
             if item is None:
                 if self._remaining > 0:
-                    raise StorageError("BackendError", "upstream body ended early")
+                    raise errors.BackendError("upstream body ended early")
                 raise StopAsyncIteration
             if isinstance(item, BaseException):
                 raise item
@@ -389,7 +392,7 @@ class S3Backend(Backend):
             if producer is not None:
                 producer.stop()
             if isinstance(exc, OSError | StreamClosedError | HTTPClientError):
-                raise StorageError("BackendUnavailable", f"upstream {self._host}: {exc}") from exc
+                raise errors.BackendUnavailable(f"upstream {self._host}: {exc}") from exc
             raise
 
     # blobs
@@ -403,7 +406,7 @@ class S3Backend(Backend):
         if size is not None and size <= SMALL_BODY:  # in memory, so it may ride a kept-alive connection
             data = await _PartReader(body, size + 1).next()
             if len(data) != size:
-                raise StorageError("IncompleteBody")
+                raise errors.IncompleteBody()
             response = await self._fetch("PUT", key, headers=headers, body=data)
             _check(response, "PutObject")
             return _etag(response)
@@ -533,7 +536,7 @@ class S3Backend(Backend):
         root = _check(response, "DeleteObjects")
         for error in _find(root, "Error"):
             if _text(error, "Code") != "NoSuchKey":
-                raise StorageError("BackendError", f"upstream DeleteObjects: {_text(error, 'Key')}: "
+                raise errors.BackendError(f"upstream DeleteObjects: {_text(error, 'Key')}: "
                                    f"{_text(error, 'Code')} {_text(error, 'Message')}")
         return True
 
@@ -556,7 +559,7 @@ class S3Backend(Backend):
                       "CreateMultipartUpload")
         upload_id = _text(root, "UploadId")
         if not upload_id:
-            raise StorageError("BackendError", "upstream CreateMultipartUpload: no UploadId")
+            raise errors.BackendError("upstream CreateMultipartUpload: no UploadId")
         return upload_id
 
     async def upload_part(self, key: str, upload_id: str, part_number: int, body: Body, *,

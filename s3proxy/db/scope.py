@@ -4,7 +4,7 @@ Each transaction first sets, in one statement, the Postgres role and the GUCs th
 Supabase's RLS policies read (`request.jwt.claims`, `request.jwt.claim.<name>`,
 `storage.operation`, …), so `auth.uid()`, `auth.role()`, `auth.jwt()` and
 `storage.foldername(name)` behave exactly as under Supabase Storage (reference §5.2).
-Postgres errors leave this module as StorageErrors (reference §3.3).
+Postgres errors leave this module as s3proxy.errors classes (reference §3.3).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from s3proxy import errors
 from s3proxy.auth.principal import Principal
 from s3proxy.db.slots import FairSlots
-from s3proxy.storage.errors import StorageError
 
 _GUC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOO_MANY = ("remaining connection slots", "too many clients", "Max client connections", "no more connections")
@@ -76,7 +76,7 @@ def scope_settings(
 def _literal(value: str) -> str:
     """A SQL string literal (standard_conforming_strings is forced on for our sessions)."""
     if "\x00" in value:
-        raise StorageError("InvalidRequest", "NUL bytes are not allowed")
+        raise errors.InvalidRequest("NUL bytes are not allowed")
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -95,39 +95,39 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def map_database_error(exc: BaseException) -> StorageError:
+def map_database_error(exc: BaseException) -> errors.Error:
     """Reference §3.3: SQLSTATE → storage error."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", "") or ""
         message = str(exc)
         if state == "42501":
             if "row-level security" in message:
-                return StorageError("AccessDenied", "new row violates row-level security policy")
-            return StorageError("AccessDenied", message)
+                return errors.AccessDenied("new row violates row-level security policy")
+            return errors.AccessDenied(message)
         if state == "23505":
-            return StorageError("ResourceAlreadyExists")
+            return errors.ResourceAlreadyExists()
         if state == "23503":
             if "still referenced" in message:
-                return StorageError("ResourceAlreadyExists", message, status=409)
-            return StorageError("InvalidRequest", "The related resource does not exist", status=404)
+                return errors.ResourceReferenced(message)
+            return errors.RelatedResourceNotFound()
         if state == "55P03":
-            return StorageError("ResourceLocked")
+            return errors.ResourceLocked()
         if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
-            return StorageError("DatabaseUnavailable")
+            return errors.DatabaseUnavailable()
         if state == "57014":
-            return StorageError("DatabaseTimeout")
+            return errors.DatabaseTimeout()
         if state in ("42703", "42P01"):
-            return StorageError("DatabaseSchemaMismatch")
+            return errors.DatabaseSchemaMismatch()
         if state == "22P02":
-            return StorageError("InvalidParameter", message)
+            return errors.InvalidParameter(message)
         if state == "22023" and "role" in message:
-            return StorageError("AccessDenied", "Access denied: invalid role")
+            return errors.AccessDenied("Access denied: invalid role")
         if any(text in message for text in _TOO_MANY):
-            return StorageError("SlowDown")
-        return StorageError("DatabaseError", f"database error, code: {state}")
+            return errors.SlowDown()
+        return errors.DatabaseError(f"database error, code: {state}")
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return StorageError("DatabaseTimeout")
-    return StorageError("DatabaseUnavailable")
+        return errors.DatabaseTimeout()
+    return errors.DatabaseUnavailable()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -203,7 +203,7 @@ class Database:
                         await conn.execute("ROLLBACK")
                     raise
                 await conn.execute("ROLLBACK" if rollback else "COMMIT")
-        except StorageError:
+        except errors.Error:
             raise
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc
@@ -226,7 +226,7 @@ class Database:
         try:
             async with self._connection() as conn:
                 return await conn.fetchrow(sql, names, values, *args)
-        except StorageError:
+        except errors.Error:
             raise
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc

@@ -1,35 +1,53 @@
-"""The base class of every REST handler: authentication, JSON in and out, errors.
+"""The base of every REST handler: who may call it, as what operation, and errors as JSON.
 
-Handlers stay thin: read the request, call one storage operation, write the answer.
+Each handler declares, per HTTP method, a `Policy`: the credentials it needs and the
+`storage.operation` name RLS policies see. `begin()` applies it in one place, before a
+byte of the body is read, and leaves `self.ctx` for the method; handlers whose body
+streams into storage (uploads) start their operation from `start_upload()`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
 
-import tornado.httputil
-import tornado.web
-
+from s3proxy import errors
 from s3proxy.auth.jwt import InvalidToken
 from s3proxy.auth.principal import Principal
 from s3proxy.db.scope import RequestInfo
-from s3proxy.rest.errors import envelope, rest_body, rest_status
+from s3proxy.rest.errors import rest_json, rest_status
+from s3proxy.storage import signing
 from s3proxy.storage.context import Ctx, Storage
-from s3proxy.storage.errors import StorageError
+from s3proxy.web.handler import StreamingHandler
 
-log = logging.getLogger("s3proxy.rest")
-
-MAX_JSON_BODY = 1024 * 1024
+FORM_OVERHEAD = 2 * 1024 * 1024  # form fields and boundaries on top of an upload's limit
 
 
-def missing_header(name: str) -> StorageError:
-    return StorageError("InvalidRequest", f"headers must have required property '{name}'", rest_error="Error")
+class Auth(Enum):
+    NONE = "none"  # no credentials needed
+    OPTIONAL = "optional"  # a bearer token if valid; a missing or bad one means anon
+    JWT = "jwt"  # a valid bearer token
+    SERVICE = "service"  # a valid bearer token for service_role
+    DOWNLOAD_TOKEN = "download"  # a signed-URL token (?token=) for this object's download
+    UPLOAD_TOKEN = "upload"  # a signed-URL token (?token=) for this object's upload
 
 
-class RestHandler(tornado.web.RequestHandler):
-    """Shared plumbing; subclasses implement get/post/put/delete/head."""
+@dataclass(frozen=True)
+class Policy:
+    auth: Auth
+    operation: str  # what RLS policies read as storage.operation()
+    upload: bool = False  # the body streams into storage: the upload size limit applies
+
+
+class RestHandler(StreamingHandler):
+    """Shared plumbing; subclasses declare `policies` and implement the HTTP methods."""
+
+    policies: ClassVar[Mapping[str, Policy]] = {}
+    ctx: Ctx
+    grant: signing.SignedClaims | None = None  # the verified token of a signed-URL request
 
     @property
     def store(self) -> Storage:
@@ -38,10 +56,52 @@ class RestHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")
 
-    def check_xsrf_cookie(self) -> None:  # API server: no cookies, no XSRF
-        return
+    # --- who is calling --------------------------------------------------------------
 
-    # --- identity -------------------------------------------------------------
+    async def begin(self) -> None:
+        policy = self.policies.get(self.request.method or "")
+        if policy is None:
+            raise errors.MethodNotAllowed(f"Route {self.request.method}:{self.request.path} not found")
+        principal = self.authenticate(policy.auth)
+        self.ctx = Ctx(self.store, principal, policy.operation, self.request_info())
+        if policy.upload:
+            self.max_body = self.store.settings.upload_file_size_limit + FORM_OVERHEAD
+            self.start_upload()
+
+    def start_upload(self) -> None:
+        """Upload handlers: `self.consume(...)` the body into storage."""
+        raise NotImplementedError
+
+    def authenticate(self, auth: Auth) -> Principal:
+        settings = self.store.settings
+        if auth is Auth.NONE:
+            return Principal.anonymous(settings.db_anon_role)
+        if auth in (Auth.DOWNLOAD_TOKEN, Auth.UPLOAD_TOKEN):
+            return self._signed(auth)
+        token = self.bearer_token()
+        if token is None:
+            if auth is Auth.OPTIONAL:
+                return Principal.anonymous(settings.db_anon_role)
+            raise errors.MissingHeader("headers must have required property 'authorization'")
+        try:
+            principal = self.store.keys.principal(token)
+        except InvalidToken as exc:
+            if auth is Auth.OPTIONAL:
+                return Principal.anonymous(settings.db_anon_role)
+            raise errors.AccessDenied(str(exc)) from exc
+        if auth is Auth.SERVICE and principal.role != settings.db_service_role:
+            raise errors.InvalidRole()
+        return principal
+
+    def _signed(self, auth: Auth) -> Principal:
+        """A signed-URL request runs as service_role, for the object its token names (an
+        upload owned by whoever signed it)."""
+        kwargs = self.path_kwargs
+        scope: signing.Scope = "download" if auth is Auth.DOWNLOAD_TOKEN else "upload"
+        grant = signing.verify(self.store.keys, self.get_query_argument("token", None), scope,
+                               kwargs["bucket_id"], kwargs["key"])
+        self.grant = grant
+        return signing.signed_principal(self.store.settings.db_service_role, grant)
 
     def bearer_token(self) -> str | None:
         header = self.request.headers.get("Authorization")
@@ -51,28 +111,6 @@ class RestHandler(tornado.web.RequestHandler):
             return header[7:].strip()
         return header.strip()
 
-    def authenticate(self, *, optional: bool = False) -> Principal:
-        """The caller from `Authorization: Bearer`. With `optional`, a missing or bad
-        token means anon (reference: the allowInvalidJwt routes)."""
-        token = self.bearer_token()
-        if token is None:
-            if optional:
-                return Principal.anonymous(self.store.settings.db_anon_role)
-            raise missing_header("authorization")
-        try:
-            return self.store.keys.principal(token)
-        except InvalidToken as exc:
-            if optional:
-                return Principal.anonymous(self.store.settings.db_anon_role)
-            raise StorageError("AccessDenied", str(exc)) from exc
-
-    def require_service_role(self, principal: Principal) -> None:
-        if principal.role != self.store.settings.db_service_role:
-            raise StorageError("AccessDenied", "Access denied: Invalid role", http_status=403)
-
-    def ctx(self, principal: Principal) -> Ctx:
-        return Ctx(self.store, principal, self.request_info())
-
     def request_info(self) -> RequestInfo:
         return RequestInfo(
             method=self.request.method or "",
@@ -80,23 +118,21 @@ class RestHandler(tornado.web.RequestHandler):
             headers={k.lower(): v for k, v in self.request.headers.get_all()},
         )
 
-    # --- JSON -----------------------------------------------------------------
+    # --- JSON ------------------------------------------------------------------------
 
     def json_body(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object; empty means `{}` unless `required`."""
-        raw = self.request.body or b""
-        if len(raw) > MAX_JSON_BODY:
-            raise StorageError("EntityTooLarge", "Request body is too large", status=413)
+        raw = self.body
         if not raw.strip():
             if required:
-                raise StorageError("InvalidRequest", "body must be object")
+                raise errors.InvalidRequest("body must be object")
             return {}
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StorageError("InvalidRequest", f"Body is not valid JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise errors.MalformedJSON(f"Body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise StorageError("InvalidRequest", "body must be object")
+            raise errors.InvalidRequest("body must be object")
         return data
 
     def send_json(self, data: Any, status: int = 200) -> None:
@@ -108,51 +144,21 @@ class RestHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(text)
 
-    # --- errors ---------------------------------------------------------------
+    # --- errors ----------------------------------------------------------------------
 
-    def send_storage_error(self, error: StorageError) -> None:
-        self.clear()
-        self.clear_header("Server")
+    def render_error(self, error: errors.Error) -> bytes:
         self.set_status(rest_status(error))
         if self.request.method == "HEAD":
-            self.finish()
-            return
+            return b""
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(rest_body(error), separators=(",", ":")))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, StorageError):
-            self.send_storage_error(exc)
-            return
-        if isinstance(exc, tornado.httputil.HTTPInputError):
-            self.send_storage_error(StorageError("InvalidRequest", str(exc)))
-            return
-        if isinstance(exc, tornado.web.HTTPError) and exc.status_code < 500:
-            self.set_status(exc.status_code)
-            reason = exc.log_message or self._reason
-            body = envelope(exc.status_code, self._reason, reason, "InvalidRequest")
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps(body))
-            return
-        self.set_status(500)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(envelope(500, "Internal", "Internal Server Error", "InternalError")))
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, StorageError):
-            if value.status >= 500:
-                log.warning("%s %s -> %s", self.request.method, self.request.path, value)
-            return
-        super().log_exception(typ, value, tb)
+        return rest_json(error).encode()
 
 
 class NotFoundHandler(RestHandler):
-    """Unknown routes: HTTP 404 with the reference's JSON body."""
+    """Unknown routes: HTTP 404 with the reference's JSON body, without reading a byte of
+    whatever body came with them."""
 
-    def prepare(self) -> None:
-        method = self.request.method
-        message = f"Route {method}:{self.request.path} not found"
-        self.set_status(404)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(envelope(404, "Not Found", message, "InvalidRequest")))
+    drain_limit = 0
+
+    async def begin(self) -> None:
+        raise errors.RouteNotFound(f"Route {self.request.method}:{self.request.path} not found")

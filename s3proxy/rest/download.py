@@ -7,22 +7,20 @@ so a slow client slows the backend read instead of filling memory.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 from tornado.httputil import format_timestamp
 from tornado.iostream import StreamClosedError
 
+from s3proxy import errors
+from s3proxy.backends.base import ObjectStream
 from s3proxy.rest.base import RestHandler
-from s3proxy.rest.errors import rest_body, rest_status
 from s3proxy.rest.object_json import info_json
 from s3proxy.storage import objects
 from s3proxy.storage.conditions import Conditions, parse_range
-from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
-from s3proxy.storage.objects import ObjectInfo
+from s3proxy.storage.objectinfo import ObjectInfo
+from s3proxy.storage.objects import ReadMode
 
 
 def content_disposition(download: str) -> str:
@@ -43,27 +41,23 @@ class ObjectResponder(RestHandler):
 
     _error_headers: dict[str, str] | None = None
 
-    def send_storage_error(self, error: StorageError) -> None:
-        """The base envelope plus headers some errors carry (Content-Range on 416,
+    def render_error(self, error: errors.Error) -> bytes:
+        """The envelope plus the headers some errors carry (Content-Range on 416,
         Cache-Control: no-store when the bytes are gone)."""
-        extra = self._error_headers or {}
-        self.clear()
-        self.clear_header("Server")
-        self.set_status(rest_status(error))
+        body = super().render_error(error)
+        extra = dict(self._error_headers or {})
+        if isinstance(error, errors.MissingBytes):
+            extra["Cache-Control"] = "no-store"
         for name, value in extra.items():
             self.set_header(name, value)
-        if self.request.method == "HEAD":
-            self.finish()
-            return
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(rest_body(error), separators=(",", ":")))
+        return body
 
     def _object_headers(self, info: ObjectInfo, *, expires: int | None) -> None:
         self.set_header("Accept-Ranges", "bytes")
         self.set_header("Content-Type", served_content_type(info.content_type))
         self.set_header("ETag", info.etag)
         self.set_header("Last-Modified", format_timestamp(info.last_modified))
-        self.set_header("X-Robots-Tag", str(info.metadata.get("xRobotsTag") or "none"))
+        self.set_header("X-Robots-Tag", info.meta.describing.robots or "none")
         if expires is not None:
             self.set_header("Expires", format_timestamp(datetime.fromtimestamp(expires, UTC)))
         else:
@@ -79,43 +73,38 @@ class ObjectResponder(RestHandler):
             value += ", must-revalidate" if self.request.method == "HEAD" else ", stale-while-revalidate=30"
         return value
 
-    def _not_modified(self, info: ObjectInfo) -> bool:
-        conditions = Conditions(if_none_match=self.request.headers.get("If-None-Match"),
-                                if_modified_since=self.request.headers.get("If-Modified-Since"))
-        try:
-            conditions.check(info.etag, info.last_modified)
-        except StorageError as exc:
-            if exc.code == "NotModified":
-                self.set_status(304)
-                self.finish()
-                return True
-            raise
-        return False
-
-    async def send_object(self, ctx: Ctx, info: ObjectInfo, *, expires: int | None = None) -> None:
-        """GET: the bytes (whole or one range); HEAD: the headers from the row alone."""
+    def _plan(self, info: ObjectInfo, expires: int | None) -> tuple[int, int] | None:
+        """The headers of this row, its conditions (NotModified), and the byte range."""
+        self.clear()
         self._object_headers(info, expires=expires)
-        if self._not_modified(info):
-            return
+        Conditions(if_none_match=self.request.headers.get("If-None-Match"),
+                   if_modified_since=self.request.headers.get("If-Modified-Since")).check(info.etag,
+                                                                                          info.last_modified)
         if self.request.method == "HEAD":
-            self.set_header("Content-Length", str(info.size))
+            return None
+        self._error_headers = {"Content-Range": f"bytes */{info.size}"}
+        byte_range = parse_range(self.request.headers.get("Range"), info.size)
+        self._error_headers = None
+        return byte_range
+
+    async def send_object(self, bucket_id: str, key: str, mode: ReadMode, *, expires: int | None = None) -> None:
+        """GET: the bytes (whole or one range); HEAD: the headers from the row alone."""
+        try:
+            if self.request.method == "HEAD":
+                info = await objects.find_object(self.ctx, bucket_id, key, mode=mode)
+                self._plan(info, expires)
+                self.set_header("Content-Length", str(info.size))
+                self.finish()
+                return
+            info, byte_range, stream = await objects.read_object(self.ctx, bucket_id, key, mode=mode,
+                                                                 plan=lambda i: self._plan(i, expires))
+        except errors.NotModified:
+            self.set_status(304)
             self.finish()
             return
-        try:
-            byte_range = parse_range(self.request.headers.get("Range"), info.size)
-        except StorageError as exc:
-            self._error_headers = {"Content-Range": f"bytes */{info.size}"}
-            raise StorageError("InvalidRange", exc.message, http_status=416) from exc
-        try:
-            stream = await objects.open_object(ctx, info, byte_range)
-        except StorageError as exc:
-            if exc.code == "NoSuchKey":
-                self._error_headers = {"Cache-Control": "no-store"}
-                raise StorageError("NoSuchKey", "The resource was not found", rest_error="Not found") from exc
-            raise
         await self._stream(stream, byte_range, info.size)
 
-    async def _stream(self, stream: Any, byte_range: tuple[int, int] | None, size: int) -> None:
+    async def _stream(self, stream: ObjectStream, byte_range: tuple[int, int] | None, size: int) -> None:
         try:
             if byte_range is not None:
                 self.set_status(206)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tornado.httputil import _parse_header
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 
 MAX_PART_HEADERS = 16 * 1024
 
@@ -25,12 +25,8 @@ def form_boundary(content_type: str) -> bytes | None:
         return None
     boundary = params.get("boundary", "")
     if not boundary or len(boundary) > 200:
-        raise StorageError("InvalidRequest", "Invalid multipart boundary")
+        raise errors.InvalidRequest("Invalid multipart boundary")
     return boundary.encode("latin1")
-
-
-def is_form(content_type: str | None) -> bool:
-    return (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data"
 
 
 def _part_headers(text: str) -> dict[str, str]:
@@ -56,8 +52,8 @@ class Part:
         return self.filename is not None
 
 
-def _bad(message: str = "Malformed multipart/form-data body") -> StorageError:
-    return StorageError("InvalidRequest", message)
+def _bad(message: str = "Malformed multipart/form-data body") -> errors.Error:
+    return errors.InvalidRequest(message)
 
 
 class FormReader:
@@ -147,7 +143,7 @@ class FormReader:
                 del self._buf[: len(self._buf) - keep]
                 yield data
             if not await self._fill():
-                raise StorageError("IncompleteBody", "The upload ended before the form was complete")
+                raise errors.IncompleteBody("The upload ended before the form was complete")
 
     async def read_field(self, limit: int) -> bytes:
         """A small field's value; EntityTooLarge past `limit` bytes."""
@@ -155,5 +151,5 @@ class FormReader:
         async for chunk in self.content():
             value += chunk
             if len(value) > limit:
-                raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+                raise errors.EntityTooLarge("The object exceeded the maximum allowed size")
         return bytes(value)

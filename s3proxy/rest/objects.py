@@ -7,58 +7,47 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3proxy.rest.base import Auth, Policy
 from s3proxy.rest.download import ObjectResponder
 from s3proxy.rest.object_json import copy_result, object_row
-from s3proxy.rest.params import body_bool, body_object, body_string, header_true
-from s3proxy.rest.uploads import StreamingUploadHandler, Upload, decode_user_metadata, write_upload
+from s3proxy.rest.params import body_bool, body_object, body_string, body_strings, header_true
+from s3proxy.rest.uploads import decode_user_metadata, write_upload
 from s3proxy.storage import objects
-from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.objects import CopyOptions, ReadMode
 
 MAX_BULK_DELETE = 1000
 
 
-class ObjectHandler(ObjectResponder, StreamingUploadHandler):
+class ObjectHandler(ObjectResponder):
     """/object/{bucket}/{key}: POST creates (x-upsert: true overwrites), PUT overwrites,
     GET/HEAD read (public buckets need no token), DELETE removes."""
 
-    async def prepare(self) -> None:
-        method = self.request.method
-        if method not in ("POST", "PUT"):
-            return
-        self.begin_upload(self._upload)
+    policies = {
+        "POST": Policy(Auth.JWT, "storage.object.upload", upload=True),
+        "PUT": Policy(Auth.JWT, "storage.object.upload_update", upload=True),
+        "GET": Policy(Auth.OPTIONAL, "storage.object.get_authenticated"),
+        "HEAD": Policy(Auth.OPTIONAL, "storage.object.get_authenticated"),
+        "DELETE": Policy(Auth.JWT, "storage.object.delete"),
+    }
 
-    def _upload(self) -> Upload:
-        principal = self.authenticate()
-        ctx = self.ctx(principal)
+    def start_upload(self) -> None:
         bucket_id, name = self.path_kwargs["bucket_id"], self.path_kwargs["key"]
-        headers = self.request.headers
-        method = self.request.method
-        upsert = method == "PUT" or header_true(headers.get("x-upsert"))
-        operation = "storage.object.upload" if method == "POST" else "storage.object.upload_update"
-        return lambda body: write_upload(ctx, bucket_id, name, headers, body, upsert=upsert, operation=operation)
+        upsert = self.request.method == "PUT" or header_true(self.request.headers.get("x-upsert"))
+        self.consume(lambda body: write_upload(self.ctx, bucket_id, name, self.request.headers, body, upsert=upsert))
 
     async def post(self, bucket_id: str, key: str) -> None:
-        info = await self.finish_upload()
-        if info is not None:
-            self.send_json({"Id": info.id, "Key": f"{bucket_id}/{key}"})
+        info = await self.outcome()
+        self.send_json({"Id": info.id, "Key": f"{bucket_id}/{key}"})
 
-    async def put(self, bucket_id: str, key: str) -> None:
-        await self.post(bucket_id, key)
+    put = post
 
     async def get(self, bucket_id: str, key: str) -> None:
-        ctx = self.ctx(self.authenticate(optional=True))
-        info = await objects.find_object(ctx, bucket_id, key, mode="auto",
-                                         operation="storage.object.get_authenticated")
-        await self.send_object(ctx, info)
+        await self.send_object(bucket_id, key, "auto")
 
-    async def head(self, bucket_id: str, key: str) -> None:
-        await self.get(bucket_id, key)
+    head = get
 
     async def delete(self, bucket_id: str, key: str) -> None:
-        ctx = self.ctx(self.authenticate())
-        await objects.delete_object(ctx, bucket_id, key)
+        await objects.delete_object(self.ctx, bucket_id, key)
         self.send_json({"message": "Successfully deleted"})
 
 
@@ -66,74 +55,65 @@ class _ReadHandler(ObjectResponder):
     """GET/HEAD on an object with a fixed read mode."""
 
     mode: ReadMode = "user"
-    operation = "storage.object.get_authenticated"
-
-    def reader(self) -> Ctx:
-        if self.mode == "public":
-            return self.ctx(self.authenticate(optional=True))
-        return self.ctx(self.authenticate(optional=self.mode == "auto"))
 
     async def get(self, bucket_id: str, key: str) -> None:
-        ctx = self.reader()
-        info = await objects.find_object(ctx, bucket_id, key, mode=self.mode, operation=self.operation)
-        await self.send_object(ctx, info)
+        await self.send_object(bucket_id, key, self.mode)
 
-    async def head(self, bucket_id: str, key: str) -> None:
-        await self.get(bucket_id, key)
+    head = get
 
 
 class AuthenticatedObjectHandler(_ReadHandler):
     """/object/authenticated/{bucket}/{key}: a JWT is required; RLS decides."""
+
+    policies = {method: Policy(Auth.JWT, "storage.object.get_authenticated") for method in ("GET", "HEAD")}
 
 
 class PublicObjectHandler(_ReadHandler):
     """/object/public/{bucket}/{key}: no JWT; the bucket must be public."""
 
     mode: ReadMode = "public"
-    operation = "storage.object.get_public"
+    policies = {method: Policy(Auth.OPTIONAL, "storage.object.get_public") for method in ("GET", "HEAD")}
 
 
 class _InfoHandler(_ReadHandler):
-    operation = "object.get_authenticated_info"
-
     async def get(self, bucket_id: str, key: str) -> None:
-        ctx = self.reader()
-        operation = "object.head_authenticated_info" if self.request.method == "HEAD" else self.operation
-        info = await objects.find_object(ctx, bucket_id, key, mode=self.mode, operation=operation)
-        self.send_info(info)
+        self.send_info(await objects.find_object(self.ctx, bucket_id, key, mode=self.mode))
+
+    head = get
 
 
 class InfoHandler(_InfoHandler):
     """/object/info/{bucket}/{key}: like GET /object/{bucket}/{key}, as JSON."""
 
     mode: ReadMode = "auto"
+    policies = {"GET": Policy(Auth.OPTIONAL, "object.get_authenticated_info"),
+                "HEAD": Policy(Auth.OPTIONAL, "object.head_authenticated_info")}
 
 
 class AuthenticatedInfoHandler(_InfoHandler):
     """/object/info/authenticated/{bucket}/{key}."""
+
+    policies = {"GET": Policy(Auth.JWT, "object.get_authenticated_info"),
+                "HEAD": Policy(Auth.JWT, "object.head_authenticated_info")}
 
 
 class PublicInfoHandler(_InfoHandler):
     """/object/info/public/{bucket}/{key}."""
 
     mode: ReadMode = "public"
-    operation = "storage.object.info_public"
+    policies = {"GET": Policy(Auth.OPTIONAL, "storage.object.info_public"),
+                "HEAD": Policy(Auth.OPTIONAL, "object.head_authenticated_info")}
 
 
 class BulkDeleteHandler(ObjectResponder):
     """DELETE /object/{bucket} with {prefixes: [...]}: exact names; missing or RLS-hidden
     names are silently skipped; the answer lists the rows deleted."""
 
+    policies = {"DELETE": Policy(Auth.JWT, "storage.object.delete_many")}
+
     async def delete(self, bucket_id: str) -> None:
-        ctx = self.ctx(self.authenticate())
-        names = self.json_body().get("prefixes")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise StorageError("InvalidRequest", "body/prefixes must be array of strings")
-        if not names:
-            raise StorageError("InvalidRequest", "body/prefixes must NOT have fewer than 1 items")
-        if len(names) > MAX_BULK_DELETE:
-            raise StorageError("InvalidRequest", f"body/prefixes must NOT have more than {MAX_BULK_DELETE} items")
-        deleted, _ = await objects.delete_objects(ctx, bucket_id, names)
+        names = body_strings(self.json_body(), "prefixes", most=MAX_BULK_DELETE)
+        deleted, _ = await objects.delete_objects(self.ctx, bucket_id, names)
         self.send_json([object_row(info) for info in deleted])
 
 
@@ -148,11 +128,11 @@ def _source_and_destination(body: dict[str, Any]) -> tuple[str, str, str, str]:
 class MoveHandler(ObjectResponder):
     """POST /object/move {bucketId, sourceKey, destinationKey, destinationBucket?}."""
 
+    policies = {"POST": Policy(Auth.JWT, "storage.object.move")}
+
     async def post(self) -> None:
-        ctx = self.ctx(self.authenticate())
-        body = self.json_body()
-        bucket_id, source, target_bucket, destination = _source_and_destination(body)
-        await objects.move_object(ctx, bucket_id, source, target_bucket, destination)
+        bucket_id, source, target_bucket, destination = _source_and_destination(self.json_body())
+        await objects.move_object(self.ctx, bucket_id, source, target_bucket, destination)
         self.send_json({"message": "Successfully moved"})
 
 
@@ -160,17 +140,18 @@ class CopyHandler(ObjectResponder):
     """POST /object/copy {bucketId, sourceKey, destinationKey, destinationBucket?,
     copyMetadata?, metadata?: {cacheControl?, mimetype?}}; headers x-upsert, x-metadata."""
 
+    policies = {"POST": Policy(Auth.JWT, "storage.object.copy")}
+
     async def post(self) -> None:
-        ctx = self.ctx(self.authenticate())
         body = self.json_body()
         bucket_id, source, target_bucket, destination = _source_and_destination(body)
-        metadata = body_object(body, "metadata")
-        opts = CopyOptions(
-            upsert=header_true(self.request.headers.get("x-upsert")),
-            copy_metadata=body_bool(body, "copyMetadata", True),
-            content_type=metadata.get("mimetype") or metadata.get("contentType"),
-            cache_control=metadata.get("cacheControl"),
-            user_metadata=decode_user_metadata(self.request.headers.get("x-metadata")),
-        )
-        info = await objects.copy_object(ctx, bucket_id, source, target_bucket, destination, opts)
+        opts = CopyOptions(upsert=header_true(self.request.headers.get("x-upsert")))
+        if not body_bool(body, "copyMetadata", True):
+            metadata = body_object(body, "metadata")
+            opts.replace, opts.tags = True, None
+            opts.mimetype = body_string(metadata, "mimetype", required=False) or body_string(
+                metadata, "contentType", required=False) or None
+            opts.cache_control = body_string(metadata, "cacheControl", required=False) or None
+            opts.user_metadata = decode_user_metadata(self.request.headers.get("x-metadata"))
+        info = await objects.copy_object(self.ctx, bucket_id, source, target_bucket, destination, opts)
         self.send_json(copy_result(info))

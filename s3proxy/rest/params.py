@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 
 
 def body_string(body: dict[str, Any], name: str, *, required: bool = True, default: str | None = None) -> str:
     value = body.get(name)
     if value is None:
         if required:
-            raise StorageError("InvalidRequest", f"body must have required property '{name}'")
+            raise errors.InvalidRequest(f"body must have required property '{name}'")
         return default or ""
     if not isinstance(value, str):
-        raise StorageError("InvalidRequest", f"body/{name} must be string")
+        raise errors.InvalidRequest(f"body/{name} must be string")
     return value
 
 
@@ -26,9 +26,9 @@ def body_int(body: dict[str, Any], name: str, default: int, *, minimum: int = 0)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StorageError("InvalidRequest", f"body/{name} must be integer")
+        raise errors.InvalidRequest(f"body/{name} must be integer")
     if value < minimum:
-        raise StorageError("InvalidRequest", f"body/{name} must be >= {minimum}")
+        raise errors.InvalidRequest(f"body/{name} must be >= {minimum}")
     return value
 
 
@@ -39,7 +39,7 @@ def body_bool(body: dict[str, Any], name: str, default: bool) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if not isinstance(value, bool):
-        raise StorageError("InvalidRequest", f"body/{name} must be boolean")
+        raise errors.InvalidRequest(f"body/{name} must be boolean")
     return value
 
 
@@ -48,10 +48,25 @@ def body_object(body: dict[str, Any], name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise StorageError("InvalidRequest", f"body/{name} must be object")
+        raise errors.InvalidRequest(f"body/{name} must be object")
     return value
 
 
 def header_true(value: str | None) -> bool:
     """`x-upsert` and friends: only the string "true" counts."""
     return (value or "").strip().lower() == "true"
+
+
+def body_strings(body: dict[str, Any], name: str, *, most: int) -> list[str]:
+    """A non-empty array of strings; a single string counts as an array of one, as the
+    reference's schema coerces it (storage-py's `remove` sends one string)."""
+    value = body.get(name)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.InvalidRequest(f"body/{name} must be array of strings")
+    if not value:
+        raise errors.InvalidRequest(f"body/{name} must NOT have fewer than 1 items")
+    if len(value) > most:
+        raise errors.InvalidRequest(f"body/{name} must NOT have more than {most} items")
+    return value

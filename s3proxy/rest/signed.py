@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from s3proxy import errors
+from s3proxy.rest.base import Auth, Policy
 from s3proxy.rest.download import ObjectResponder
 from s3proxy.rest.params import header_true
-from s3proxy.rest.uploads import StreamingUploadHandler, Upload, decode_user_metadata, write_upload
-from s3proxy.storage import objects, signing
-from s3proxy.storage.errors import StorageError
+from s3proxy.rest.uploads import decode_user_metadata, write_upload
+from s3proxy.storage import signing
 
 MAX_SIGN_PATHS = 1000
 
@@ -32,38 +33,40 @@ def signed_path(bucket_id: str, name: str, token: str, *, upload: bool = False) 
 class SignedObjectHandler(ObjectResponder):
     """/object/sign/{bucket}/{key}: POST issues a download URL; GET/HEAD serve one."""
 
+    policies = {
+        "POST": Policy(Auth.JWT, "storage.object.sign"),
+        "GET": Policy(Auth.DOWNLOAD_TOKEN, "storage.object.get_signed"),
+        "HEAD": Policy(Auth.DOWNLOAD_TOKEN, "storage.object.get_signed"),
+    }
+
     async def post(self, bucket_id: str, key: str) -> None:
-        ctx = self.ctx(self.authenticate())
         body = self.json_body()
         expires_in = signing.parse_expires_in(body.get("expiresIn"))
-        token = await signing.sign_object(ctx, bucket_id, key, expires_in,
+        token = await signing.sign_object(self.ctx, bucket_id, key, expires_in,
                                           transformations=_transformations(body.get("transform")))
         self.send_json({"signedURL": signed_path(bucket_id, key, token)})
 
     async def get(self, bucket_id: str, key: str) -> None:
-        grant = signing.verify(self.store.keys, self.get_query_argument("token", None), "download", bucket_id, key)
-        ctx = self.ctx(self.authenticate(optional=True)).as_service()
-        info = await objects.find_object(ctx, grant.bucket_id, grant.name, mode="service",
-                                         operation="storage.object.get_signed")
-        await self.send_object(ctx, info, expires=grant.expires_at)
+        assert self.grant is not None
+        await self.send_object(self.grant.bucket_id, self.grant.name, "service", expires=self.grant.expires_at)
 
-    async def head(self, bucket_id: str, key: str) -> None:
-        await self.get(bucket_id, key)
+    head = get
 
 
 class SignManyHandler(ObjectResponder):
     """POST /object/sign/{bucket} {expiresIn, paths}: one entry per path, in order."""
 
+    policies = {"POST": Policy(Auth.JWT, "storage.object.sign_many")}
+
     async def post(self, bucket_id: str) -> None:
-        ctx = self.ctx(self.authenticate())
         body = self.json_body()
         expires_in = signing.parse_expires_in(body.get("expiresIn"))
         paths = body.get("paths")
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise StorageError("InvalidRequest", "body/paths must be array of strings")
+            raise errors.InvalidRequest("body/paths must be array of strings")
         if not 1 <= len(paths) <= MAX_SIGN_PATHS:
-            raise StorageError("InvalidRequest", f"body/paths must have between 1 and {MAX_SIGN_PATHS} items")
-        tokens = await signing.sign_objects(ctx, bucket_id, paths, expires_in)
+            raise errors.InvalidRequest(f"body/paths must have between 1 and {MAX_SIGN_PATHS} items")
+        tokens = await signing.sign_objects(self.ctx, bucket_id, paths, expires_in)
         self.send_json([
             {
                 "error": None if token else "Either the object does not exist or you do not have access to it",
@@ -74,34 +77,30 @@ class SignManyHandler(ObjectResponder):
         ])
 
 
-class SignedUploadHandler(ObjectResponder, StreamingUploadHandler):
+class SignedUploadHandler(ObjectResponder):
     """/object/upload/sign/{bucket}/{key}: POST issues an upload URL (after the RLS
     probe); PUT ?token= uploads in service scope, owner and upsert from the token."""
 
-    async def prepare(self) -> None:
-        if self.request.method != "PUT":
-            return
-        self.begin_upload(self._upload)
+    policies = {
+        "POST": Policy(Auth.JWT, "storage.object.sign_upload_url"),
+        "PUT": Policy(Auth.UPLOAD_TOKEN, "storage.object.upload_signed", upload=True),
+    }
 
-    def _upload(self) -> Upload:
-        bucket_id, name = self.path_kwargs["bucket_id"], self.path_kwargs["key"]
-        grant = signing.verify(self.store.keys, self.get_query_argument("token", None), "upload", bucket_id, name)
-        ctx = signing.uploader(self.ctx(self.authenticate(optional=True)), grant)
-        headers = self.request.headers
-        return lambda body: write_upload(ctx, bucket_id, name, headers, body, upsert=grant.upsert,
-                                         operation="storage.object.upload_signed", probe=False)
+    def start_upload(self) -> None:
+        assert self.grant is not None
+        bucket_id, name, upsert = self.path_kwargs["bucket_id"], self.path_kwargs["key"], self.grant.upsert
+        self.consume(lambda body: write_upload(self.ctx, bucket_id, name, self.request.headers, body,
+                                               upsert=upsert, probe=False))
 
     async def put(self, bucket_id: str, key: str) -> None:
-        info = await self.finish_upload()
-        if info is not None:
-            self.send_json({"Key": f"{bucket_id}/{key}"})
+        await self.outcome()
+        self.send_json({"Key": f"{bucket_id}/{key}"})
 
     async def post(self, bucket_id: str, key: str) -> None:
-        ctx = self.ctx(self.authenticate())
         headers = self.request.headers
         length = headers.get("Content-Length")
         token = await signing.sign_upload_for(
-            ctx, bucket_id, key,
+            self.ctx, bucket_id, key,
             upsert=header_true(headers.get("x-upsert")),
             content_type=headers.get("Content-Type") or "application/octet-stream",
             size=int(length) if length and length.isdigit() else None,

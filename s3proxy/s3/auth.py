@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from s3proxy import errors
 from s3proxy.auth.jwt import InvalidToken
 from s3proxy.auth.principal import Principal
 from s3proxy.auth.sigv4 import AuthResult, SignedRequest, check_signature, parse_auth
 from s3proxy.storage.context import Storage
-from s3proxy.storage.errors import StorageError
 
 
 def _secret_for(store: Storage, access_key_id: str, session_token: str | None) -> str | None:
@@ -36,8 +36,8 @@ def principal_for(store: Storage, session_token: str | None) -> Principal:
         return store.keys.principal(session_token)
     except InvalidToken as exc:
         if "exp" in str(exc):
-            raise StorageError("ExpiredToken", "The provided token has expired.") from exc
-        raise StorageError("InvalidJWT", "The provided token is malformed or otherwise invalid.") from exc
+            raise errors.ExpiredToken("The provided token has expired.") from exc
+        raise errors.InvalidJWT("The provided token is malformed or otherwise invalid.") from exc
 
 
 def authenticate(store: Storage, method: str, raw_path: str, raw_query: str,
@@ -48,6 +48,6 @@ def authenticate(store: Storage, method: str, raw_path: str, raw_query: str,
     parsed = parse_auth(req)
     secret = _secret_for(store, parsed.access_key_id, parsed.session_token)
     if secret is None:
-        raise StorageError("InvalidAccessKeyId")
+        raise errors.InvalidAccessKeyId()
     result = check_signature(req, parsed, secret, prefix=store.settings.s3_protocol_prefix)
     return principal_for(store, parsed.session_token), result

@@ -1,86 +1,35 @@
-"""The one tornado handler of the S3 protocol: authenticate, route, stream, render.
+"""The one tornado handler of the S3 protocol: route, authenticate, run, render.
 
-Everything tornado-specific lives here. The handler turns the HTTP request into a
-plain S3Request (routing.py picks the operation, auth.py the Principal), starts the
-operation as soon as the headers are in, and feeds it the body through a small
-bounded channel: `data_received` awaits room in the channel, so a slow backend slows
-the client (backpressure) and memory per request stays at a few chunks. The response
-is written once the body has been read completely, so even an early failure (no such
-bucket, bad signature) is answered after the client has sent its body, which is what
-HTTP/1.1 clients such as botocore expect.
+Everything tornado-specific lives here. From the request's headers `begin()` finds
+the operation (routing.py), authenticates the caller (auth.py) and starts the
+operation at once, with the body as a verified stream that `web/handler.py` feeds as
+it arrives; once the body is in, the operation's S3Response is written out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import tornado.httputil
-import tornado.web
 from tornado.iostream import StreamClosedError
 
-from s3proxy.auth.chunked import RequestBody as VerifiedBody
+from s3proxy import errors
+from s3proxy.auth.chunked import RequestBody
 from s3proxy.db.scope import RequestInfo
-from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.s3.auth import authenticate
 from s3proxy.s3.errors import s3_error
-from s3proxy.s3.request import Body, S3Request, S3Response
-from s3proxy.s3.routing import body_headers, find_route, parse_target
+from s3proxy.s3.request import S3Request, S3Response
+from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target
 from s3proxy.s3.xml import error_document
 from s3proxy.storage.context import Ctx, Storage
-from s3proxy.storage.errors import StorageError
+from s3proxy.web.channel import BodyChannel
+from s3proxy.web.handler import StreamingHandler
 
 log = logging.getLogger("s3proxy.s3")
-
-CHANNEL_DEPTH = 4  # request-body chunks buffered between tornado and the operation
-
-
-class Channel:
-    """A bounded async queue of body chunks with an end and a "consumer is gone" state."""
-
-    def __init__(self, depth: int = CHANNEL_DEPTH) -> None:
-        self._items: deque[bytes] = deque()
-        self._depth = depth
-        self._ended = False
-        self._closed = False  # the consumer stopped: drop whatever arrives
-        self._changed = asyncio.Event()
-
-    async def put(self, chunk: bytes) -> None:
-        while len(self._items) >= self._depth and not self._closed:
-            self._changed.clear()
-            await self._changed.wait()
-        if not self._closed:
-            self._items.append(chunk)
-            self._changed.set()
-
-    def end(self) -> None:
-        self._ended = True
-        self._changed.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._items.clear()
-        self._changed.set()
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        while True:
-            if self._items:
-                chunk = self._items.popleft()
-                self._changed.set()
-                yield chunk
-                continue
-            if self._ended or self._closed:
-                return
-            self._changed.clear()
-            await self._changed.wait()
 
 
 class AwsHeaders(tornado.httputil.HTTPHeaders):
@@ -93,15 +42,11 @@ class AwsHeaders(tornado.httputil.HTTPHeaders):
             yield (name.lower() if name.startswith("X-Amz-") else name), value
 
 
-@tornado.web.stream_request_body
-class S3Handler(tornado.web.RequestHandler):
+class S3Handler(StreamingHandler):
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")  # type: ignore[assignment]
 
     def initialize(self, prefix: str = "") -> None:
         self.prefix = prefix
-        self.channel = Channel()
-        self.task: asyncio.Future[S3Response] | None = None
-        self.early_error: StorageError | None = None
         self.resource = "/"
 
     @property
@@ -120,65 +65,37 @@ class S3Handler(tornado.web.RequestHandler):
         self.clear_header("Content-Type")
         self.set_header("x-amz-request-id", self.request_id)
 
-    def check_xsrf_cookie(self) -> None:  # API server: no cookies
-        return
-
-    def compute_etag(self) -> str | None:  # ETags are the objects', never tornado's body hash
-        return None
-
     # --- request ---------------------------------------------------------------------
 
-    async def prepare(self) -> None:
+    async def begin(self) -> None:
         req = self.request
         try:
-            bucket, key = parse_target(req.path, self.prefix, req.headers.get("Host"),
-                                       (self.store.settings.host,))
+            bucket, key = parse_target(req.path, self.prefix, req.headers.get("Host"), (self.store.settings.host,))
         except UnicodeDecodeError:
-            self.early_error = StorageError("InvalidURI", "Couldn't parse the specified URI.", status=400)
-            self.channel.close()
-            return
+            raise errors.InvalidURI() from None
         self.resource = "/" + "/".join(p for p in (bucket, key) if p is not None)
-        try:
-            headers = {k.lower(): v for k, v in req.headers.get_all()}
-            query_pairs = parse_qsl(req.query, keep_blank_values=True)
-            query = dict(reversed(query_pairs))  # the first value wins
-            route = find_route(req.method or "", bucket, key, query, headers)
-            principal, auth = authenticate(self.store, req.method or "", req.path, req.query,
-                                           req.headers.get_all())
-            body = Body(VerifiedBody(self.channel, auth=auth, headers=body_headers(route, headers)))
-            info = RequestInfo(method=req.method or "", path=req.uri or "", headers=headers)
-            s3req = S3Request(method=req.method or "", bucket=bucket, key=key, query=query, headers=headers,
-                              ctx=Ctx(self.store, principal, info), body=body, resource=self.resource)
-        except StorageError as exc:
-            self.early_error = exc
-            self.channel.close()
-            return
-        read_in_large_chunks(req.connection, req.headers.get("Content-Length"), shared_params=True)
-        self.task = asyncio.ensure_future(route.operation(s3req))
-        self.task.add_done_callback(lambda _: self.channel.close())
+        headers = {k.lower(): v for k, v in req.headers.get_all()}
+        query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
+        route = find_route(req.method or "", bucket, key, query, headers)
+        self.max_body = self.store.settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
+        principal, auth = authenticate(self.store, req.method or "", req.path, req.query, req.headers.get_all())
+        ctx = Ctx(self.store, principal, route.name, RequestInfo(method=req.method or "", path=req.uri or "",
+                                                                 headers=headers))
 
-    async def data_received(self, chunk: bytes) -> None:
-        await self.channel.put(chunk)
+        def run(channel: BodyChannel) -> Any:
+            body = RequestBody(channel, auth=auth, headers=body_headers(route, headers))
+            return route.operation(S3Request(req.method or "", bucket, key, query, headers, ctx, body,
+                                             self.resource))
+
+        self.route: Route = route
+        self.consume(run)
 
     async def get(self, *_: Any) -> None:
-        await self.respond()
+        await self.send_response(await self.outcome())
 
     head = post = put = delete = patch = options = get
 
     # --- response --------------------------------------------------------------------
-
-    async def respond(self) -> None:
-        self.channel.end()
-        if self.early_error is not None:
-            self.send_error_document(self.early_error)
-            return
-        assert self.task is not None
-        try:
-            response = await self.task
-        except StorageError as exc:
-            self.send_error_document(exc)
-            return
-        await self.send_response(response)
 
     async def send_response(self, response: S3Response) -> None:
         self.set_status(response.status)
@@ -209,35 +126,12 @@ class S3Handler(tornado.web.RequestHandler):
                 except StreamClosedError:
                     pass
 
-    def send_error_document(self, error: StorageError) -> None:
-        if error.status >= 500 and error.code not in ("SlowDown", "ServiceUnavailable"):
-            log.warning("%s %s -> %s", self.request.method, self.request.path, error)
+    def render_error(self, error: errors.Error) -> bytes:
         mapped = s3_error(error)
-        self.clear()
+        if mapped.status >= 500 and mapped.code not in ("SlowDown", "ServiceUnavailable"):
+            log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         self.set_status(mapped.status)
         if mapped.status == 304 or self.request.method == "HEAD":
-            self.finish()
-            return
+            return b""
         self.set_header("Content-Type", "application/xml")
-        self.finish(error_document(mapped.code, mapped.message or "", self.resource, self.request_id))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, StorageError):
-            self.send_error_document(exc)
-            return
-        if isinstance(exc, tornado.web.HTTPError) and exc.status_code < 500:
-            self.send_error_document(StorageError("InvalidRequest", exc.log_message or self._reason,
-                                                  status=exc.status_code))
-            return
-        self.send_error_document(StorageError("InternalError", "We encountered an internal error. "
-                                              "Please try again."))
-
-    def on_finish(self) -> None:
-        restore_read_size(getattr(self.request.connection, "stream", None))
-
-    def on_connection_close(self) -> None:
-        # cancel first: a truncated body must fail the operation, not end it cleanly
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-        self.channel.close()
+        return error_document(mapped.code, mapped.message or "", self.resource, self.request_id)

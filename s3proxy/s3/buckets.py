@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from s3proxy import errors
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import decode_token, encode_token, int_param, owner
 from s3proxy.s3.xml import Child, Markup, child_text, document, escape_all, parse
 from s3proxy.storage import buckets as store_buckets
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.listed import ListedKey
 from s3proxy.storage.listing import ListPage, list_page
 
@@ -27,40 +27,36 @@ def _url_encode(value: str) -> str:
 async def create_bucket(req: S3Request) -> S3Response:
     """CreateBucket; a canned public ACL makes the bucket public. AWS outside the legacy
     us-east-1 answers 409 BucketAlreadyOwnedByYou for the owner's own bucket."""
-    raw = await req.body.read_all()
+    raw = await req.xml_body()
     if raw.strip():
         config = parse(raw, "CreateBucketConfiguration")
         child_text(config, "LocationConstraint")  # any region is ours
     acl = (req.header("x-amz-acl") or "private").lower()
     if acl not in ("private", *PUBLIC_ACLS, "authenticated-read"):
-        raise StorageError("InvalidArgument", f"Invalid canned ACL {acl}")
+        raise errors.InvalidArgument(f"Invalid canned ACL {acl}")
     name = req.bucket_name
     try:
-        await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS,
-                                          operation="storage.s3.bucket.create")
-    except StorageError as exc:
-        if exc.code != "BucketAlreadyExists":
-            raise
-        existing = await store_buckets.find_bucket_as_service(req.ctx, name, "storage.s3.bucket.create")
+        await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS)
+    except errors.BucketAlreadyExists as exc:
+        existing = await store_buckets.find_bucket_as_service(req.ctx, name)
         if existing.owner_id == req.ctx.principal.sub:
-            raise StorageError("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
-                               "succeeded and you already own it.") from exc
-        raise StorageError("BucketAlreadyExists", "The requested bucket name is not available.") from exc
+            raise errors.BucketAlreadyOwnedByYou() from exc
+        raise errors.BucketAlreadyExists("The requested bucket name is not available.") from exc
     return S3Response(headers=[("Location", f"/{name}")])
 
 
 async def delete_bucket(req: S3Request) -> S3Response:
-    await store_buckets.delete_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.delete")
+    await store_buckets.delete_bucket(req.ctx, req.bucket_name)
     return S3Response(status=204)
 
 
 async def head_bucket(req: S3Request) -> S3Response:
-    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.head")
+    await store_buckets.get_bucket(req.ctx, req.bucket_name)
     return S3Response(headers=[("x-amz-bucket-region", req.ctx.settings.s3_protocol_region)])
 
 
 async def get_bucket_location(req: S3Request) -> S3Response:
-    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get_location")
+    await store_buckets.get_bucket(req.ctx, req.bucket_name)
     region = req.ctx.settings.s3_protocol_region
     # AWS: us-east-1 is the empty LocationConstraint
     text = None if region == "us-east-1" else region
@@ -69,7 +65,7 @@ async def get_bucket_location(req: S3Request) -> S3Response:
 
 async def get_bucket_versioning(req: S3Request) -> S3Response:
     """Versioning was never enabled: AWS answers an empty configuration."""
-    await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get_versioning")
+    await store_buckets.get_bucket(req.ctx, req.bucket_name)
     return S3Response.document(document("VersioningConfiguration", []))
 
 
@@ -88,7 +84,7 @@ def acl_document(req: S3Request, public: bool) -> bytes:
 
 
 async def get_bucket_acl(req: S3Request) -> S3Response:
-    bucket = await store_buckets.get_bucket(req.ctx, req.bucket_name, operation="storage.s3.bucket.get")
+    bucket = await store_buckets.get_bucket(req.ctx, req.bucket_name)
     return S3Response.document(acl_document(req, bucket.public))
 
 
@@ -101,7 +97,7 @@ class Listing:
     def __init__(self, req: S3Request) -> None:
         encoding = req.query.get("encoding-type")
         if encoding not in (None, "", "url"):
-            raise StorageError("InvalidArgument", "Invalid Encoding Method specified in Request")
+            raise errors.InvalidArgument("Invalid Encoding Method specified in Request")
         self.url = encoding == "url"
         self.prefix = req.query.get("prefix") or ""
         self.delimiter = req.query.get("delimiter") or None
@@ -143,8 +139,7 @@ class Listing:
 
     async def page(self, req: S3Request, start_after: str | None) -> ListPage:
         return await list_page(req.ctx, req.bucket_name, prefix=self.prefix, delimiter=self.delimiter,
-                               start_after=start_after, max_keys=self.max_keys,
-                               operation="storage.s3.object.list")
+                               start_after=start_after, max_keys=self.max_keys)
 
 
 async def list_objects(req: S3Request) -> S3Response:
@@ -162,12 +157,12 @@ async def list_objects(req: S3Request) -> S3Response:
 
 async def list_objects_v2(req: S3Request) -> S3Response:
     if req.query.get("list-type") != "2":
-        raise StorageError("InvalidArgument", "Invalid List Type specified in Request")
+        raise errors.InvalidArgument("Invalid List Type specified in Request")
     listing = Listing(req)
     token = req.query.get("continuation-token")
     start_after = req.query.get("start-after")
     if token is not None and token == "":
-        raise StorageError("InvalidArgument", "The continuation token provided is incorrect")
+        raise errors.InvalidArgument("The continuation token provided is incorrect")
     resume = decode_token(token) if token else start_after
     if token and start_after and start_after > (resume or ""):
         resume = start_after
@@ -192,7 +187,7 @@ async def list_object_versions(req: S3Request) -> S3Response:
     key_marker = req.query.get("key-marker") or ""
     version_marker = req.query.get("version-id-marker")
     if version_marker and not key_marker:
-        raise StorageError("InvalidArgument", "A version-id marker cannot be specified without a key marker.")
+        raise errors.InvalidArgument("A version-id marker cannot be specified without a key marker.")
     page = await listing.page(req, key_marker or None)
     children = listing.head(req) + [("KeyMarker", listing.enc(key_marker)),
                                     ("VersionIdMarker", version_marker or "")]

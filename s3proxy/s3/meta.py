@@ -17,21 +17,12 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from s3proxy import errors
 from s3proxy.auth.chunked import stored_content_encoding
-from s3proxy.storage.errors import StorageError
-from s3proxy.storage.objects import ObjectInfo
+from s3proxy.storage.metadata import CONTENT_HEADERS, DEFAULT_CACHE_CONTROL, DEFAULT_MIMETYPE, Describing
+from s3proxy.storage.objectinfo import ObjectInfo
 
 META_PREFIX = "x-amz-meta-"
-# response header -> metadata key, for the content headers beyond type and cache control
-EXTRA_HEADERS = {
-    "Content-Disposition": "contentDisposition",
-    "Content-Encoding": "contentEncoding",
-    "Content-Language": "contentLanguage",
-    "Expires": "expires",
-}
-TAGS = "tags"
-CHECKSUM_KEYS = {"crc32": "checksumCRC32", "crc32c": "checksumCRC32C", "crc64nvme": "checksumCRC64NVME",
-                 "sha1": "checksumSHA1", "sha256": "checksumSHA256"}
 MAX_TAGS = 10
 
 
@@ -66,21 +57,30 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, Any] | None:
     found = {name[len(META_PREFIX):]: _header_text(value) for name, value in headers.items()
              if name.startswith(META_PREFIX) and len(name) > len(META_PREFIX)}
     if sum(len(k) + len(v.encode()) for k, v in found.items()) > 2048:
-        raise StorageError("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.",
-                           status=400)
+        raise errors.MetadataTooLarge()
     return found or None
 
 
-def extra_metadata(headers: Mapping[str, str]) -> dict[str, Any]:
+def content_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Content-Disposition, Content-Encoding (minus aws-chunked), Content-Language, Expires."""
-    extra: dict[str, Any] = {}
-    for header, key in EXTRA_HEADERS.items():
+    found: dict[str, str] = {}
+    for header in CONTENT_HEADERS:
         value = headers.get(header.lower())
         if header == "Content-Encoding":
             value = stored_content_encoding(value)
         if value:
-            extra[key] = _header_text(value)
-    return extra
+            found[header] = _header_text(value)
+    return found
+
+
+def describing(headers: Mapping[str, str]) -> Describing:
+    """What PutObject, CopyObject (REPLACE) and CreateMultipartUpload headers say about the object."""
+    return Describing(
+        mimetype=headers.get("content-type") or DEFAULT_MIMETYPE,
+        cache_control=headers.get("cache-control") or DEFAULT_CACHE_CONTROL,
+        content_headers=content_headers(headers),
+        tags=parse_tagging_header(headers.get("x-amz-tagging")) or None,
+    )
 
 
 def parse_tagging_header(value: str | None) -> dict[str, str] | None:
@@ -93,49 +93,36 @@ def check_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
     tags: dict[str, str] = {}
     for key, value in pairs:
         if key in tags:
-            raise StorageError("InvalidTag", "Cannot provide multiple Tags with the same key")
+            raise errors.InvalidTag("Cannot provide multiple Tags with the same key")
         if not 0 < len(key) <= 128 or len(value) > 256:
-            raise StorageError("InvalidTag", "The TagKey or TagValue you have provided is too long")
+            raise errors.InvalidTag("The TagKey or TagValue you have provided is too long")
         tags[key] = value
     if len(tags) > MAX_TAGS:
-        raise StorageError("InvalidTag", "Object tags cannot be greater than 10")
+        raise errors.InvalidTag("Object tags cannot be greater than 10")
     return tags
-
-
-def record_checksums(extra: dict[str, Any], checksums: Mapping[str, str]) -> None:
-    for algorithm, value in checksums.items():
-        extra[CHECKSUM_KEYS[algorithm]] = value
 
 
 def checksum_headers(checksums: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(f"x-amz-checksum-{alg}", value) for alg, value in checksums.items()]
 
 
-def stored_checksums(info: ObjectInfo) -> dict[str, str]:
-    return {alg: str(info.metadata[key]) for alg, key in CHECKSUM_KEYS.items() if info.metadata.get(key)}
-
-
 def object_headers(info: ObjectInfo, *, checksums: bool = False) -> list[tuple[str, str]]:
     """What GET and HEAD say about an object (not Content-Length / Content-Range)."""
+    meta = info.meta
     headers = [("ETag", info.etag), ("Last-Modified", http_date(info)), ("Content-Type", info.content_type),
                ("Cache-Control", info.cache_control), ("Accept-Ranges", "bytes")]
-    for header, key in EXTRA_HEADERS.items():
-        if info.metadata.get(key):
-            headers.append((header, _mail_safe(str(info.metadata[key]))))
+    for header, value in meta.describing.content_headers.items():
+        headers.append((header, _mail_safe(value)))
     for name, value in (info.user_metadata or {}).items():
         text = value if isinstance(value, str) else str(value)
         headers.append((META_PREFIX + str(name).lower(), _mail_safe(text)))
-    tags = info.metadata.get(TAGS)
-    if tags:
-        headers.append(("x-amz-tagging-count", str(len(tags))))
-    parts = info.metadata.get("s3PartsCount")
-    if parts:
-        headers.append(("x-amz-mp-parts-count", str(parts)))
-    if checksums:
-        found = stored_checksums(info)
-        headers += checksum_headers(found)
-        if found:
-            headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+    if meta.describing.tags:
+        headers.append(("x-amz-tagging-count", str(len(meta.describing.tags))))
+    if meta.part_sizes:
+        headers.append(("x-amz-mp-parts-count", str(len(meta.part_sizes))))
+    if checksums and meta.checksums:
+        headers += checksum_headers(meta.checksums)
+        headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
     return headers
 
 

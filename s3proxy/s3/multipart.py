@@ -4,17 +4,15 @@ list parts, list uploads. The logic lives in storage/multipart.py."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from s3proxy import errors
 from s3proxy.auth.checksums import CRC_ALGORITHMS, SINGLE_CHECKSUM, header_checksums
-from s3proxy.s3 import meta
 from s3proxy.s3.buckets import Listing
 from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import int_param, owner
 from s3proxy.s3.xml import Child, child_text, children, document, parse
 from s3proxy.storage import multipart as store
-from s3proxy.storage.errors import StorageError
 
 _COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 MAX_COMPLETE_BODY = 16 * 1024 * 1024  # 10,000 parts of XML
@@ -23,33 +21,28 @@ MAX_COMPLETE_BODY = 16 * 1024 * 1024  # 10,000 parts of XML
 def _upload_id(req: S3Request) -> str:
     value = req.query.get("uploadId") or ""
     if not value:
-        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+        raise errors.NoSuchUpload()
     return value
 
 
 def _part_number(req: S3Request) -> int:
     raw = req.query.get("partNumber")
     if raw is None or not raw.isdigit():
-        raise StorageError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
     return int(raw)
 
 
 async def create_multipart_upload(req: S3Request) -> S3Response:
     opts = write_options(req, standard_limit=False)
-    opts.size = None
-    upload = await store.create_upload(req.ctx, req.bucket_name, req.key_name, opts,
-                                       operation="storage.s3.upload.create_multipart")
+    upload = await store.create_upload(req.ctx, req.bucket_name, req.key_name, opts)
     body = document("InitiateMultipartUploadResult", [("Bucket", req.bucket_name), ("Key", req.key_name),
                                                       ("UploadId", upload.id)])
     return S3Response.document(body)
 
 
 async def upload_part(req: S3Request) -> S3Response:
-    checksums: dict[str, str] = {}
-    req.body.hooks.append(lambda body: checksums.update(body.checksums))  # verified, before the last chunk
     part = await store.upload_part(req.ctx, req.bucket_name, req.key_name, _upload_id(req), _part_number(req),
-                                   aiter(req.body), req.body.size, checksums=checksums,
-                                   operation="storage.s3.upload.part")
+                                   req.body, req.body.length)
     headers = [("ETag", part.etag)] + [(f"x-amz-checksum-{a}", v) for a, v in req.body.checksums.items()]
     return S3Response(headers=headers)
 
@@ -61,33 +54,28 @@ async def upload_part_copy(req: S3Request) -> S3Response:
     if raw_range:
         match = _COPY_RANGE.match(raw_range.strip())
         if match is None:
-            raise StorageError("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
-                               "bytes=first-last where first and last are the zero-based offsets of the first "
-                               "and last bytes to copy")
+            raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last "
+                                         "where first and last are the zero-based offsets of the first and last "
+                                         "bytes to copy")
         byte_range = (int(match.group(1)), int(match.group(2)))
     part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
                                         _part_number(req), src_bucket, src_key, byte_range,
-                                        _conditions(req, "x-amz-copy-source-"),
-                                        operation="storage.s3.upload.part_copy")
+                                        _conditions(req, "x-amz-copy-source-"))
     body = document("CopyPartResult", [("LastModified", part.last_modified), ("ETag", part.etag)])
     return S3Response.document(body)
 
 
 async def complete_multipart_upload(req: S3Request) -> S3Response:
-    root = parse(await req.body.read_all(MAX_COMPLETE_BODY), "CompleteMultipartUpload")
+    root = parse(await req.xml_body(MAX_COMPLETE_BODY), "CompleteMultipartUpload")
     wanted: list[tuple[int, str]] = []
     for part in children(root, "Part"):
         number, etag = child_text(part, "PartNumber"), child_text(part, "ETag")
         if number is None or etag is None or not number.strip().isdigit():
-            raise StorageError("MalformedXML")
+            raise errors.MalformedXML()
         wanted.append((int(number), etag))
     full = _full_object_checksum(req)
-    extra: dict[str, Any] = {}
-    if full is not None:
-        meta.record_checksums(extra, {full[0]: full[1]})
     info = await store.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
-                                       full_checksum=full, extra_metadata=extra,
-                                       operation="storage.s3.upload.complete_multipart")
+                                       full_checksum=full)
     out: list[Child] = [("Location", f"/{req.bucket_name}/{req.key_name}"), ("Bucket", req.bucket_name),
                         ("Key", req.key_name), ("ETag", info.etag)]
     if full is not None:
@@ -107,17 +95,16 @@ def _full_object_checksum(req: S3Request) -> tuple[str, str] | None:
     if not claimed:
         return None
     if len(claimed) > 1:
-        raise StorageError("InvalidRequest", SINGLE_CHECKSUM)
+        raise errors.InvalidRequest(SINGLE_CHECKSUM)
     [(algorithm, value)] = claimed.items()
     kind = (req.header("x-amz-checksum-type") or "FULL_OBJECT").upper()
     if algorithm not in CRC_ALGORITHMS or kind != "FULL_OBJECT":
-        raise StorageError("NotImplemented", "Only FULL_OBJECT CRC checksums are supported for multipart uploads")
+        raise errors.NotImplemented("Only FULL_OBJECT CRC checksums are supported for multipart uploads")
     return algorithm, value
 
 
 async def abort_multipart_upload(req: S3Request) -> S3Response:
-    await store.abort_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
-                             operation="storage.s3.upload.abort_multipart")
+    await store.abort_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req))
     return S3Response(status=204)
 
 
@@ -125,8 +112,7 @@ async def list_parts(req: S3Request) -> S3Response:
     marker = int_param(req, "part-number-marker", 0)
     max_parts = int_param(req, "max-parts", 1000, low=0, high=1000)
     upload, parts, truncated = await store.list_parts(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
-                                                      marker=marker, max_parts=max_parts,
-                                                      operation="storage.s3.upload.list_parts")
+                                                      marker=marker, max_parts=max_parts)
     ident = upload.owner_id or req.ctx.settings.tenant_id
     out: list[Child] = [("Bucket", req.bucket_name), ("Key", req.key_name), ("UploadId", upload.id),
                         ("Initiator", [("ID", ident), ("DisplayName", ident)]), ("Owner", owner(req)),
@@ -145,8 +131,7 @@ async def list_multipart_uploads(req: S3Request) -> S3Response:
     id_marker = req.query.get("upload-id-marker") or ""
     max_uploads = int_param(req, "max-uploads", 1000, low=0, high=1000)
     page = await store.list_uploads(req.ctx, req.bucket_name, prefix=listing.prefix, delimiter=listing.delimiter,
-                                    key_marker=key_marker, upload_id_marker=id_marker, max_uploads=max_uploads,
-                                    operation="storage.s3.upload.list_multipart")
+                                    key_marker=key_marker, upload_id_marker=id_marker, max_uploads=max_uploads)
     out: list[Child] = [("Bucket", req.bucket_name), ("KeyMarker", listing.enc(key_marker)),
                         ("UploadIdMarker", id_marker)]
     if page.next_key is not None:

@@ -2,73 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from s3proxy import errors
+from s3proxy.auth.chunked import RequestBody
 from s3proxy.backends.base import ObjectStream
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 
 MAX_XML_BODY = 1024 * 1024
 
 
-class VerifiedSource(Protocol):
-    """What auth/chunked.RequestBody offers: decoded, verified chunks."""
-
-    length: int | None
-    checksums: dict[str, str]
-
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-
-
-class Body:
-    """The request body as verified bytes: an async iterator of chunks, plus what the
-    verification learned (checksums) once the stream ended.
-
-    The last chunk is held back until the whole body is verified (auth/chunked.py
-    raises at the end of the stream), and `hooks` run between verification and
-    releasing it. So a consumer that stops reading at the declared length, or commits
-    right after the last chunk, still commits only verified bytes, and can record the
-    checksums with them."""
-
-    def __init__(self, source: VerifiedSource) -> None:
-        self._source = source
-        self.size = source.length  # decoded length when declared
-        self.checksums: dict[str, str] = {}  # algorithm -> base64, after the end
-        self.hooks: list[Callable[[Body], None]] = []
-        self._used = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._used:
-            raise StorageError("InternalError", "request body read twice")
-        self._used = True
-        return self._held_back()
-
-    async def _held_back(self) -> AsyncIterator[bytes]:
-        held: bytes | None = None
-        async for chunk in self._source:
-            if not chunk:
-                continue
-            if held is not None:
-                yield held
-            held = chunk
-        self.checksums = dict(self._source.checksums)
-        for hook in self.hooks:
-            hook(self)
-        if held is not None:
-            yield held
-
-    async def read_all(self, limit: int = MAX_XML_BODY) -> bytes:
-        """A small body (XML documents) in memory; EntityTooLarge beyond `limit`."""
-        parts: list[bytes] = []
-        total = 0
-        async for chunk in self:
-            total += len(chunk)
-            if total > limit:
-                raise StorageError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-            parts.append(chunk)
-        return b"".join(parts)
+async def read_all(body: RequestBody, limit: int = MAX_XML_BODY) -> bytes:
+    """A small verified body (an XML document) in memory."""
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in body:
+        total += len(chunk)
+        if total > limit:
+            raise errors.BodyTooLarge()
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @dataclass
@@ -79,7 +32,7 @@ class S3Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     ctx: Ctx
-    body: Body
+    body: RequestBody  # decoded and verified while it streams; checksums once it ended
     resource: str  # for error documents: /bucket/key
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -88,14 +41,17 @@ class S3Request:
     @property
     def bucket_name(self) -> str:
         if self.bucket is None:
-            raise StorageError("InvalidRequest", "A bucket is required")
+            raise errors.InvalidRequest("A bucket is required")
         return self.bucket
 
     @property
     def key_name(self) -> str:
         if self.key is None:
-            raise StorageError("InvalidRequest", "A key is required")
+            raise errors.InvalidRequest("A key is required")
         return self.key
+
+    async def xml_body(self, limit: int = MAX_XML_BODY) -> bytes:
+        return await read_all(self.body, limit)
 
 
 @dataclass

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
+from s3proxy import errors
 from s3proxy.s3 import buckets, multipart, objects, service
 from s3proxy.s3.request import S3Request, S3Response
-from s3proxy.storage.errors import StorageError
 
 Level = Literal["service", "bucket", "object"]
 OperationFn = Callable[[S3Request], Awaitable[S3Response]]
@@ -43,52 +43,59 @@ _S3_BASE = re.compile(r"^s3[.-]")
 _WILDCARD_DNS = re.compile(r"^(\d{1,3}(?:[.-]\d{1,3}){3})\.(nip\.io|sslip\.io|traefik\.me)$")
 
 
+UPLOAD = -1  # a route's max_body: the configured upload size limit
+XML = 2 * 1024 * 1024  # a route's max_body: an XML document (DeleteObjects: 1,000 keys of 1 KiB)
+COMPLETE_XML = 4 * 1024 * 1024  # CompleteMultipartUpload: 10,000 parts
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     level: Level
     selectors: frozenset[str]
     operation: OperationFn
-    name: str
+    name: str  # the storage.operation RLS policies see
+    max_body: int = XML
     header: str | None = None  # a header that must be present (x-amz-copy-source)
 
 
-def _r(method: str, level: Level, selectors: Iterable[str], operation: OperationFn,
-       header: str | None = None) -> Route:
-    name = operation.__name__
-    return Route(method, level, frozenset(selectors), operation, name, header)
+def _r(method: str, level: Level, selectors: Iterable[str], operation: OperationFn, name: str, *,
+       max_body: int = XML, header: str | None = None) -> Route:
+    return Route(method, level, frozenset(selectors), operation, name, max_body, header)
 
 
 # First match wins: rows with a required header come before their plain twin.
 TABLE: tuple[Route, ...] = (
-    _r("GET", "service", (), service.list_buckets),
-    _r("PUT", "bucket", (), buckets.create_bucket),
-    _r("DELETE", "bucket", (), buckets.delete_bucket),
-    _r("HEAD", "bucket", (), buckets.head_bucket),
-    _r("GET", "bucket", ("location",), buckets.get_bucket_location),
-    _r("GET", "bucket", ("versioning",), buckets.get_bucket_versioning),
-    _r("GET", "bucket", ("acl",), buckets.get_bucket_acl),
-    _r("GET", "bucket", ("uploads",), multipart.list_multipart_uploads),
-    _r("GET", "bucket", ("versions",), buckets.list_object_versions),
-    _r("GET", "bucket", ("list-type",), buckets.list_objects_v2),
-    _r("GET", "bucket", (), buckets.list_objects),
-    _r("POST", "bucket", ("delete",), objects.delete_objects),
-    _r("PUT", "object", (), objects.copy_object, header="x-amz-copy-source"),
-    _r("PUT", "object", (), objects.put_object),
-    _r("GET", "object", (), objects.get_object),
-    _r("HEAD", "object", (), objects.head_object),
-    _r("DELETE", "object", (), objects.delete_object),
-    _r("GET", "object", ("tagging",), objects.get_object_tagging),
-    _r("PUT", "object", ("tagging",), objects.put_object_tagging),
-    _r("DELETE", "object", ("tagging",), objects.delete_object_tagging),
-    _r("GET", "object", ("attributes",), objects.get_object_attributes),
-    _r("GET", "object", ("acl",), objects.get_object_acl),
-    _r("POST", "object", ("uploads",), multipart.create_multipart_upload),
-    _r("PUT", "object", ("uploadId",), multipart.upload_part_copy, header="x-amz-copy-source"),
-    _r("PUT", "object", ("uploadId",), multipart.upload_part),
-    _r("POST", "object", ("uploadId",), multipart.complete_multipart_upload),
-    _r("DELETE", "object", ("uploadId",), multipart.abort_multipart_upload),
-    _r("GET", "object", ("uploadId",), multipart.list_parts),
+    _r("GET", "service", (), service.list_buckets, "storage.s3.bucket.list"),
+    _r("PUT", "bucket", (), buckets.create_bucket, "storage.s3.bucket.create"),
+    _r("DELETE", "bucket", (), buckets.delete_bucket, "storage.s3.bucket.delete"),
+    _r("HEAD", "bucket", (), buckets.head_bucket, "storage.s3.bucket.head"),
+    _r("GET", "bucket", ("location",), buckets.get_bucket_location, "storage.s3.bucket.get_location"),
+    _r("GET", "bucket", ("versioning",), buckets.get_bucket_versioning, "storage.s3.bucket.get_versioning"),
+    _r("GET", "bucket", ("acl",), buckets.get_bucket_acl, "storage.s3.bucket.get"),
+    _r("GET", "bucket", ("uploads",), multipart.list_multipart_uploads, "storage.s3.upload.list_multipart"),
+    _r("GET", "bucket", ("versions",), buckets.list_object_versions, "storage.s3.object.list"),
+    _r("GET", "bucket", ("list-type",), buckets.list_objects_v2, "storage.s3.object.list"),
+    _r("GET", "bucket", (), buckets.list_objects, "storage.s3.object.list"),
+    _r("POST", "bucket", ("delete",), objects.delete_objects, "storage.s3.object.delete_many"),
+    _r("PUT", "object", (), objects.copy_object, "storage.s3.object.copy", header="x-amz-copy-source"),
+    _r("PUT", "object", (), objects.put_object, "storage.s3.upload", max_body=UPLOAD),
+    _r("GET", "object", (), objects.get_object, "storage.s3.object.get"),
+    _r("HEAD", "object", (), objects.head_object, "storage.s3.object.info"),
+    _r("DELETE", "object", (), objects.delete_object, "storage.s3.object.delete"),
+    _r("GET", "object", ("tagging",), objects.get_object_tagging, "storage.s3.object.get_tagging"),
+    _r("PUT", "object", ("tagging",), objects.put_object_tagging, "storage.s3.object.put_tagging"),
+    _r("DELETE", "object", ("tagging",), objects.delete_object_tagging, "storage.s3.object.delete_tagging"),
+    _r("GET", "object", ("attributes",), objects.get_object_attributes, "storage.s3.object.info"),
+    _r("GET", "object", ("acl",), objects.get_object_acl, "storage.s3.object.get_acl"),
+    _r("POST", "object", ("uploads",), multipart.create_multipart_upload, "storage.s3.upload.create_multipart"),
+    _r("PUT", "object", ("uploadId",), multipart.upload_part_copy, "storage.s3.upload.part_copy",
+       header="x-amz-copy-source"),
+    _r("PUT", "object", ("uploadId",), multipart.upload_part, "storage.s3.upload.part", max_body=UPLOAD),
+    _r("POST", "object", ("uploadId",), multipart.complete_multipart_upload, "storage.s3.upload.complete_multipart",
+       max_body=COMPLETE_XML),
+    _r("DELETE", "object", ("uploadId",), multipart.abort_multipart_upload, "storage.s3.upload.abort_multipart"),
+    _r("GET", "object", ("uploadId",), multipart.list_parts, "storage.s3.upload.list_parts"),
 )
 
 
@@ -110,8 +117,8 @@ def find_route(method: str, bucket: str | None, key: str | None, query: Iterable
                 and (route.header is None or route.header in headers)):
             return route
     if level == "service" and not selectors:
-        raise StorageError("MethodNotAllowed")
-    raise StorageError("NotImplemented")
+        raise errors.MethodNotAllowed()
+    raise errors.NotImplemented()
 
 
 # --- addressing ---------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from s3proxy import errors
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.xml import Child, document
 from s3proxy.storage import buckets as store_buckets
-from s3proxy.storage.errors import StorageError
 
 MAX_BUCKETS = 10_000
 
@@ -27,7 +27,7 @@ def decode_token(token: str) -> str:
     try:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise StorageError("InvalidArgument", "The continuation token provided is incorrect") from exc
+        raise errors.InvalidArgument("The continuation token provided is incorrect") from exc
 
 
 def int_param(req: S3Request, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
@@ -37,9 +37,9 @@ def int_param(req: S3Request, name: str, default: int, *, low: int = 0, high: in
     try:
         value = int(raw)
     except ValueError:
-        raise StorageError("InvalidArgument", f"Provided {name} not an integer or within integer range") from None
+        raise errors.InvalidArgument(f"Provided {name} not an integer or within integer range") from None
     if value < low:
-        raise StorageError("InvalidArgument", f"Argument {name} must be an integer between {low} and "
+        raise errors.InvalidArgument(f"Argument {name} must be an integer between {low} and "
                            f"{high if high is not None else 2147483647}")
     return min(value, high) if high is not None else value
 
@@ -49,7 +49,7 @@ async def list_buckets(req: S3Request) -> S3Response:
     prefix = req.query.get("prefix") or ""
     limit = int_param(req, "max-buckets", MAX_BUCKETS, low=1, high=MAX_BUCKETS)
     after = decode_token(req.query["continuation-token"]) if req.query.get("continuation-token") else None
-    found = await store_buckets.list_buckets(req.ctx, operation="storage.s3.bucket.list")
+    found = await store_buckets.list_buckets(req.ctx)
     chosen = sorted((b for b in found if b.id.startswith(prefix) and (after is None or b.id > after)),
                     key=lambda b: b.id.encode())
     page, more = chosen[:limit], len(chosen) > limit

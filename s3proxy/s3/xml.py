@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 from s3proxy.timefmt import iso_millis
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -103,13 +103,13 @@ def parse(body: bytes, root: str) -> etree._Element:
     """The request's XML root, which must be `root` (any or no namespace); MalformedXML
     for anything else, including DOCTYPEs and entities."""
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise StorageError("MalformedXML")
+        raise errors.MalformedXML()
     try:
         el = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise StorageError("MalformedXML") from exc
+        raise errors.MalformedXML() from exc
     if el is None or etree.QName(el).localname != root:
-        raise StorageError("MalformedXML")
+        raise errors.MalformedXML()
     return el
 
 

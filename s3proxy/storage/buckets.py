@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from s3proxy import errors
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 
 _BUCKET_NAME = re.compile(r"^[A-Za-z0-9_!.*'() &$=@;:+,?-]+$")
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([gG][bB]|[mM][bB]|[kK][bB]|[bB])$")
@@ -60,7 +60,7 @@ def validate_bucket_name(name: Any) -> str:
         or name != name.strip()
         or name.endswith("--table-s3")
     ):
-        raise StorageError("InvalidBucketName", "Bucket name invalid")
+        raise errors.InvalidBucketName("Bucket name invalid")
     return name
 
 
@@ -68,9 +68,7 @@ def parse_file_size_limit(value: Any, global_limit: int) -> int | None:
     """An int ≥ 0, null, or "<n>[.n](GB|MB|KB|B)" in decimal units, 3 significant digits."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise StorageError("InvalidRequest", "body/file_size_limit must be integer or string")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         size = value
     elif isinstance(value, str):
         match = _SIZE.match(value.strip())
@@ -78,8 +76,7 @@ def parse_file_size_limit(value: Any, global_limit: int) -> int | None:
             if value.strip().isdigit():
                 size = int(value.strip())
             else:
-                raise StorageError(
-                    "InvalidRequest", "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B"
+                raise errors.InvalidRequest("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B"
                 )
         else:
             number = Decimal(match.group(1)) * _UNITS[match.group(2).lower()]
@@ -88,11 +85,11 @@ def parse_file_size_limit(value: Any, global_limit: int) -> int | None:
                 number = number.scaleb(-digits).quantize(Decimal(1), ROUND_HALF_UP).scaleb(digits)
             size = int(number)
     else:
-        raise StorageError("InvalidRequest", "body/file_size_limit must be integer or string")
+        raise errors.InvalidRequest("The file size limit must be an integer or a size such as 20MB")
     if size < 0:
-        raise StorageError("InvalidRequest", "body/file_size_limit must be >= 0")
+        raise errors.InvalidRequest("The file size limit must be >= 0")
     if size > global_limit:
-        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+        raise errors.EntityTooLarge("The object exceeded the maximum allowed size")
     return size
 
 
@@ -100,11 +97,11 @@ def validate_mime_types(value: Any) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise StorageError("InvalidRequest", "body/allowed_mime_types must be array of strings")
+        raise errors.InvalidRequest("The allowed mime types must be a list of strings")
     types = [v for v in value if v != ""]
     for mime in types:
         if len(mime) > 1000 or not (_MIME.match(mime) or mime.endswith("*")):
-            raise StorageError("InvalidMimeType", f"Invalid mime type format: {mime}")
+            raise errors.InvalidMimeType(f"Invalid mime type format: {mime}")
     return types
 
 
@@ -116,7 +113,6 @@ async def create_bucket(
     public: bool = False,
     file_size_limit: Any = None,
     allowed_mime_types: Any = None,
-    operation: str = "storage.bucket.create",
 ) -> str:
     """Insert the bucket as the caller (RLS decides); returns its id."""
     validate_bucket_name(name)
@@ -124,7 +120,7 @@ async def create_bucket(
     limit = parse_file_size_limit(file_size_limit, ctx.settings.upload_file_size_limit)
     mimes = validate_mime_types(allowed_mime_types)
     try:
-        async with ctx.user(operation) as conn:
+        async with ctx.user() as conn:
             await conn.execute(
                 "INSERT INTO storage.buckets (id, name, owner, owner_id, public, file_size_limit,"
                 " allowed_mime_types) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -136,10 +132,8 @@ async def create_bucket(
                 limit,
                 mimes,
             )
-    except StorageError as exc:
-        if exc.code == "ResourceAlreadyExists":
-            raise StorageError("BucketAlreadyExists", "The resource already exists") from exc
-        raise
+    except errors.ResourceAlreadyExists as exc:
+        raise errors.BucketAlreadyExists() from exc
     return bucket_id
 
 
@@ -155,20 +149,18 @@ async def list_buckets(
     sort_column: str | None = None,
     sort_order: str | None = None,
     search: str | None = None,
-    operation: str = "storage.bucket.list",
 ) -> list[Bucket]:
-    """Buckets the caller may see (RLS SELECT)."""
+    """Buckets the caller may see (RLS SELECT); `sort_column` one of SORT_COLUMNS and
+    `sort_order` asc or desc (the protocols validate them)."""
     sql = f"SELECT {_COLUMNS} FROM storage.buckets WHERE type = 'STANDARD'"
     args: list[Any] = []
     if search:
         args.append(f"%{_escape_like(search)}%")
         sql += f" AND name ILIKE ${len(args)}"
     if sort_column:
-        if sort_column not in SORT_COLUMNS:
-            raise StorageError("InvalidRequest", f"querystring/sortColumn must be one of {', '.join(SORT_COLUMNS)}")
         order = (sort_order or "asc").lower()
-        if order not in ("asc", "desc"):
-            raise StorageError("InvalidRequest", "querystring/sortOrder must be asc or desc")
+        if sort_column not in SORT_COLUMNS or order not in ("asc", "desc"):
+            raise errors.InvalidArgument(f"Cannot sort by {sort_column} {order}")
         sql += f" ORDER BY {sort_column} {order}, id"
     if limit is not None:
         args.append(limit)
@@ -176,25 +168,25 @@ async def list_buckets(
     if offset is not None:
         args.append(offset)
         sql += f" OFFSET ${len(args)}"
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         rows = await conn.fetch(sql, *args)
     return [Bucket.from_row(r) for r in rows]
 
 
-async def get_bucket(ctx: Ctx, bucket_id: str, *, operation: str = "storage.bucket.get") -> Bucket:
+async def get_bucket(ctx: Ctx, bucket_id: str) -> Bucket:
     """The bucket as the caller sees it; NoSuchBucket when absent or hidden by RLS."""
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM storage.buckets WHERE id = $1", bucket_id)
     if row is None:
-        raise StorageError("NoSuchBucket", "Bucket not found")
+        raise errors.NoSuchBucket("Bucket not found")
     return Bucket.from_row(row)
 
 
-async def find_bucket_as_service(ctx: Ctx, bucket_id: str, operation: str) -> Bucket:
+async def find_bucket_as_service(ctx: Ctx, bucket_id: str) -> Bucket:
     """The bucket's limits and visibility, looked up in service scope (reference §2.3 step 1)."""
-    row = await ctx.lookup(operation, "s3proxy_scoped_bucket", bucket_id, as_service=True)
+    row = await ctx.lookup("s3proxy_scoped_bucket", bucket_id, as_service=True)
     if row is None:
-        raise StorageError("NoSuchBucket", "Bucket not found")
+        raise errors.NoSuchBucket("Bucket not found")
     return Bucket.from_row(row)
 
 
@@ -210,9 +202,7 @@ async def update_bucket(
     sets: list[str] = []
     args: list[Any] = [bucket_id]
     if public is not UNSET:
-        if not isinstance(public, bool):
-            raise StorageError("InvalidRequest", "body/public must be boolean")
-        args.append(public)
+        args.append(bool(public))
         sets.append(f"public = ${len(args)}")
     if file_size_limit is not UNSET:
         args.append(parse_file_size_limit(file_size_limit, ctx.settings.upload_file_size_limit))
@@ -221,52 +211,50 @@ async def update_bucket(
         args.append(validate_mime_types(allowed_mime_types))
         sets.append(f"allowed_mime_types = ${len(args)}")
     if not sets:
-        raise StorageError("InvalidRequest", "body must have at least one of public, file_size_limit, allowed_mime_types")
+        raise errors.InvalidRequest("Nothing to update: give public, file_size_limit or allowed_mime_types")
     sets.append("updated_at = now()")
-    async with ctx.user("storage.bucket.update") as conn:
+    async with ctx.user() as conn:
         row = await conn.fetchrow(
             f"UPDATE storage.buckets SET {', '.join(sets)} WHERE id = $1 RETURNING id", *args
         )
     if row is None:
-        raise StorageError("NoSuchBucket", "Bucket not found")
+        raise errors.NoSuchBucket("Bucket not found")
 
 
-async def delete_bucket(ctx: Ctx, bucket_id: str, *, operation: str = "storage.bucket.delete") -> None:
+async def delete_bucket(ctx: Ctx, bucket_id: str) -> None:
     """Delete an empty bucket: lock and check in service scope, delete as the caller."""
-    async with ctx.service(operation) as conn:
+    async with ctx.service() as conn:
         found = await conn.fetchval("SELECT id FROM storage.buckets WHERE id = $1 FOR UPDATE", bucket_id)
         if found is not None:
             has_objects = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM storage.objects WHERE bucket_id = $1)", bucket_id
             )
             if has_objects:
-                raise StorageError("ResourceNotEmpty", "The bucket you tried to delete is not empty")
+                raise errors.BucketNotEmpty()
             in_progress = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM storage.s3_multipart_uploads WHERE bucket_id = $1)", bucket_id
             )
             if in_progress:
-                raise StorageError("ResourceNotEmpty", "The bucket you tried to delete has uploads in progress")
-    async with ctx.user(operation) as conn:
+                raise errors.BucketNotEmpty("The bucket you tried to delete has uploads in progress")
+    async with ctx.user() as conn:
         deleted = await conn.fetchval("DELETE FROM storage.buckets WHERE id = $1 RETURNING id", bucket_id)
     if deleted is None:
-        raise StorageError("NoSuchBucket", "Bucket not found")
+        raise errors.NoSuchBucket("Bucket not found")
 
 
 async def empty_bucket(ctx: Ctx, bucket_id: str) -> None:
     """Delete every object of the bucket, rows and bytes, in batches."""
-    bucket = await find_bucket_as_service(ctx, bucket_id, "storage.bucket.empty")
-    async with ctx.service("storage.bucket.empty") as conn:
+    bucket = await find_bucket_as_service(ctx, bucket_id)
+    async with ctx.service() as conn:
         count = await conn.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM storage.objects WHERE bucket_id = $1 LIMIT $2) t",
             bucket.id,
             ctx.settings.empty_bucket_max + 1,
         )
     if count > ctx.settings.empty_bucket_max:
-        raise StorageError(
-            "InvalidRequest", "Unable to empty the bucket because it contains too many objects", status=409
-        )
+        raise errors.TooManyObjectsToEmpty()
     while True:
-        async with ctx.service("storage.bucket.empty") as conn:
+        async with ctx.service() as conn:
             rows = await conn.fetch(
                 "DELETE FROM storage.objects WHERE id IN (SELECT id FROM storage.objects WHERE bucket_id = $1"
                 " LIMIT 500) RETURNING name, version",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
-from s3proxy.storage.errors import StorageError
+from s3proxy import errors
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
 
@@ -32,7 +32,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first == "":
         suffix = int(last)
         if suffix == 0:
-            raise StorageError("InvalidRange", "The requested range is not satisfiable")
+            raise errors.InvalidRange("The requested range is not satisfiable")
         if size == 0:
             return None
         return max(0, size - suffix), size - 1
@@ -40,7 +40,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if last and int(last) < start:
         return None
     if start >= size:
-        raise StorageError("InvalidRange", "The requested range is not satisfiable")
+        raise errors.InvalidRange("The requested range is not satisfiable")
     end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
@@ -88,15 +88,15 @@ class Conditions:
         modified = last_modified.replace(microsecond=0)
         if self.if_match is not None:
             if not _etag_matches(self.if_match, etag):
-                raise StorageError("PreconditionFailed")
+                raise errors.PreconditionFailed()
         elif (since := http_date(self.if_unmodified_since)) is not None and modified > since:
-            raise StorageError("PreconditionFailed")
+            raise errors.PreconditionFailed()
         if self.if_none_match is not None:
             if _etag_matches(self.if_none_match, etag):
                 if for_read:
-                    raise StorageError("NotModified")
-                raise StorageError("PreconditionFailed")
+                    raise errors.NotModified()
+                raise errors.PreconditionFailed()
         elif (since := http_date(self.if_modified_since)) is not None and modified <= since:
             if for_read:
-                raise StorageError("NotModified")
-            raise StorageError("PreconditionFailed")
+                raise errors.NotModified()
+            raise errors.PreconditionFailed()

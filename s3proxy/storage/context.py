@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 
@@ -35,32 +35,45 @@ class Storage:
 
 @dataclass(frozen=True)
 class Ctx:
-    """One request's view: the Storage, the Principal, and the HTTP facts for GUCs."""
+    """One request's view: the Storage, who is calling, what operation they asked for
+    (the `storage.operation` RLS policies read, e.g. `storage.object.upload`), and the
+    HTTP facts the policies' GUCs carry."""
 
     store: Storage
     principal: Principal
+    operation: str
     request: RequestInfo = field(default_factory=RequestInfo)
 
     @property
     def settings(self) -> Settings:
         return self.store.settings
 
-    def user(self, operation: str, *, rollback: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    def user(self, *, rollback: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A transaction as the caller: RLS decides."""
-        return self.store.db.transaction(self.principal, operation, self.request, rollback=rollback)
+        return self.store.db.transaction(self.principal, self.operation, self.request, rollback=rollback)
 
-    def service(self, operation: str) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    def service(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A transaction as service_role: for lookups and writes the caller was already cleared for."""
-        return self.store.db.transaction(
-            Principal.service(self.settings.db_service_role), operation, self.request
-        )
+        return self.store.db.transaction(self._service_principal(), self.operation, self.request)
 
-    async def lookup(self, operation: str, function: str, *args: object, as_service: bool = False,
+    async def lookup(self, function: str, *args: object, as_service: bool = False,
                      columns: str = "*") -> asyncpg.Record | None:
         """One row from a `storage.s3proxy_*` function in one round trip, as the caller
         (RLS decides) or, with `as_service`, as service_role (see `Database.fetch_one`)."""
-        principal = Principal.service(self.settings.db_service_role) if as_service else self.principal
-        return await self.store.db.fetch_one(principal, operation, self.request, function, *args, columns=columns)
+        principal = self._service_principal() if as_service else self.principal
+        return await self.store.db.fetch_one(principal, self.operation, self.request, function, *args,
+                                             columns=columns)
 
     def as_service(self) -> Ctx:
-        return Ctx(self.store, Principal.service(self.settings.db_service_role), self.request)
+        return replace(self, principal=self._service_principal())
+
+    def as_principal(self, principal: Principal) -> Ctx:
+        return replace(self, principal=principal)
+
+    @property
+    def is_service(self) -> bool:
+        """Does the caller bypass RLS (service_role)?"""
+        return self.principal.role == self.settings.db_service_role
+
+    def _service_principal(self) -> Principal:
+        return Principal.service(self.settings.db_service_role)

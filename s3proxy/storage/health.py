@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from s3proxy import errors
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 
 
 async def is_healthy(ctx: Ctx) -> bool:
     try:
-        async with ctx.service("storage.health") as conn:
+        async with ctx.service() as conn:
             await conn.fetch("SELECT id FROM storage.buckets LIMIT 1")
-    except StorageError:
+    except errors.Error:
         return False
     return True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from s3proxy import errors
 from s3proxy.config import Settings
 from s3proxy.storage.buckets import Bucket
-from s3proxy.storage.errors import StorageError
 
 MAX_KEY_BYTES = 1024
 EMPTY_FOLDER = ".emptyFolderPlaceholder"
@@ -15,17 +15,17 @@ def validate_key(name: str) -> str:
     rule is its oldest user complaint); only empty keys, NUL and control characters, and
     `.` / `..` segments fail."""
     if not isinstance(name, str) or name == "":
-        raise StorageError("InvalidKey", f"Invalid key: {name}")
+        raise errors.InvalidKey(f"Invalid key: {name}")
     try:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise StorageError("InvalidKey", f"Invalid key: {name!r}") from exc
+        raise errors.InvalidKey(f"Invalid key: {name!r}") from exc
     if len(encoded) > MAX_KEY_BYTES or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise StorageError("InvalidKey", f"Invalid key: {name!r}")
+        raise errors.InvalidKey(f"Invalid key: {name!r}")
     if any(segment in (".", "..") for segment in name.split("/")):
         # relative segments are refused by common upstreams (SeaweedFS) and mean path
         # traversal to every file-system tool that later touches an export
-        raise StorageError("InvalidKey", f"Invalid key: {name}")
+        raise errors.InvalidKey(f"Invalid key: {name}")
     return name
 
 
@@ -46,7 +46,7 @@ def check_mime_type(bucket: Bucket, mimetype: str) -> None:
         return
     parts = mimetype.split("/", 1)
     if len(parts) < 2:
-        raise StorageError("InvalidMimeType", f"mime type {mimetype} is not supported")
+        raise errors.InvalidMimeType(f"mime type {mimetype} is not supported")
     kind, subtype = parts[0].strip().lower(), parts[1].strip().lower()
     base_subtype = subtype.split(";", 1)[0].strip()
     for entry in allowed:
@@ -57,4 +57,4 @@ def check_mime_type(bucket: Bucket, mimetype: str) -> None:
             return
         if e_kind == kind and (e_sub == "*" or e_sub == subtype or e_sub == base_subtype):
             return
-    raise StorageError("InvalidMimeType", f"mime type {mimetype} is not supported")
+    raise errors.InvalidMimeType(f"mime type {mimetype} is not supported")

@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 
+from s3proxy import errors
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.listed import Listed, ListedKey, ListedRow, iso_sql
 
 L = TypeVar("L", bound=Listed)
@@ -188,7 +188,7 @@ class _Scanner(Generic[L]):
 
 
 async def list_page(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | None, start_after: str | None,
-                    max_keys: int, operation: str, descending: bool = False) -> ListPage:
+                    max_keys: int, descending: bool = False) -> ListPage:
     """One page of keys under `prefix` after `start_after`, with keys that contain
     `delimiter` after the prefix rolled up into common prefixes (S3 semantics).
 
@@ -197,12 +197,12 @@ async def list_page(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | N
     empty: a listed key proves its bucket exists, and that saves a round trip)."""
     entries: list[ListedKey | str] = []
     if max_keys > 0:
-        async with ctx.user(operation) as conn:
+        async with ctx.user() as conn:
             scanner = _Scanner(conn, ListedKey, bucket_id, prefix or "", delimiter, descending)
             scanner.start_after(start_after)
             entries = await scanner.take(max_keys + 1)
     if not entries:
-        await find_bucket_as_service(ctx, bucket_id, operation)
+        await find_bucket_as_service(ctx, bucket_id)
     page = ListPage(is_truncated=len(entries) > max_keys, entries=entries[:max_keys])
     if not delimiter:  # no common prefixes: every entry is an object
         page.objects = cast("list[ListedKey]", list(page.entries))
@@ -232,25 +232,23 @@ class V1Entry:
     metadata: dict[str, Any] | None
 
 
-def _sort_order(value: Any) -> str:
-    order = str(value or "asc").lower()
-    if order not in ("asc", "desc"):
-        raise StorageError("InvalidRequest", "body/sortBy/order must be asc or desc")
+def _sort(column: str, order: str, columns: tuple[str, ...]) -> str:
+    """The order, after checking the column and order are ones a listing sorts by."""
+    order = order.lower()
+    if column not in columns or order not in ("asc", "desc"):
+        raise errors.InvalidArgument(f"Cannot sort by {column} {order}")
     return order
 
 
 async def list_v1(ctx: Ctx, bucket_id: str, *, prefix: str, limit: int = 100, offset: int = 0,
-                  search: str = "", sort_column: str = "name", sort_order: str = "asc",
-                  operation: str = "storage.object.list") -> list[V1Entry]:
+                  search: str = "", sort_column: str = "name", sort_order: str = "asc") -> list[V1Entry]:
     """Folders then files one level below `prefix` (reference §2.3 list v1): `search` is a
     case-insensitive prefix of the entry name; folders sort by name, files by the column."""
-    if sort_column not in V1_SORT_COLUMNS:
-        raise StorageError("InvalidRequest", f"body/sortBy/column must be one of {', '.join(V1_SORT_COLUMNS)}")
-    order = _sort_order(sort_order)
+    order = _sort(sort_column, sort_order, V1_SORT_COLUMNS)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     limit = max(0, min(limit, V1_MAX_LIMIT))
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         low: str = await conn.fetchval("SELECT lower($1::text)", prefix + (search or ""))
         args: list[Any] = [bucket_id, low, len(prefix) + 1, limit, max(0, offset)]
         bound = ""
@@ -304,17 +302,17 @@ class Cursor:
         try:
             raw = base64.b64decode(text.encode(), validate=True).decode()
         except (binascii.Error, UnicodeError, ValueError) as exc:
-            raise StorageError("InvalidParameter", "Invalid Parameter cursor") from exc
+            raise errors.InvalidParameter("Invalid Parameter cursor") from exc
         fields = {}
         for line in raw.split("\n"):
             if len(line) < 2 or line[1] != ":" or line[0] not in "loca":
-                raise StorageError("InvalidParameter", "Invalid Parameter cursor")
+                raise errors.InvalidParameter("Invalid Parameter cursor")
             fields[line[0]] = line[2:]
         if "l" not in fields:
-            raise StorageError("InvalidParameter", "Invalid Parameter cursor")
+            raise errors.InvalidParameter("Invalid Parameter cursor")
         order, column = fields.get("o", "asc"), fields.get("c", "name")
         if order not in ("asc", "desc") or column not in V2_SORT_COLUMNS:
-            raise StorageError("InvalidParameter", "Invalid Parameter cursor")
+            raise errors.InvalidParameter("Invalid Parameter cursor")
         return cls(last=fields["l"], order=order, column=column, after=fields.get("a"))
 
 
@@ -328,24 +326,22 @@ class V2Page:
 
 async def list_v2(ctx: Ctx, bucket_id: str, *, prefix: str = "", limit: int = V2_MAX_LIMIT,
                   cursor: str | None = None, with_delimiter: bool = False, sort_column: str = "name",
-                  sort_order: str = "asc", operation: str = "storage.object.list_v2") -> V2Page:
+                  sort_order: str = "asc") -> V2Page:
     """A cursor-paged listing (reference §2.3 list v2). With the delimiter, folders and
     objects of one level come merged in key order (sorted by name whatever the column)."""
-    order = _sort_order(sort_order)
-    if sort_column not in V2_SORT_COLUMNS:
-        raise StorageError("InvalidRequest", f"body/sortBy/column must be one of {', '.join(V2_SORT_COLUMNS)}")
+    order = _sort(sort_column, sort_order, V2_SORT_COLUMNS)
     position = Cursor.decode(cursor) if cursor else None
     if position is not None:
         order, sort_column = position.order, position.column
     limit = max(1, min(limit, V2_MAX_LIMIT))
     if with_delimiter or sort_column == "name":
-        return await _v2_by_name(ctx, bucket_id, prefix, limit, position, with_delimiter, order, operation)
-    return await _v2_by_time(ctx, bucket_id, prefix, limit, position, sort_column, order, operation)
+        return await _v2_by_name(ctx, bucket_id, prefix, limit, position, with_delimiter, order)
+    return await _v2_by_time(ctx, bucket_id, prefix, limit, position, sort_column, order)
 
 
 async def _v2_by_name(ctx: Ctx, bucket_id: str, prefix: str, limit: int, position: Cursor | None,
-                      with_delimiter: bool, order: str, operation: str) -> V2Page:
-    async with ctx.user(operation) as conn:
+                      with_delimiter: bool, order: str) -> V2Page:
+    async with ctx.user() as conn:
         scanner = _Scanner(conn, ListedRow, bucket_id, prefix, "/" if with_delimiter else None, order == "desc")
         scanner.start_after(position.last if position else None)
         entries = await scanner.take(limit + 1)
@@ -362,7 +358,7 @@ async def _v2_by_name(ctx: Ctx, bucket_id: str, prefix: str, limit: int, positio
 
 
 async def _v2_by_time(ctx: Ctx, bucket_id: str, prefix: str, limit: int, position: Cursor | None,
-                      column: str, order: str, operation: str) -> V2Page:
+                      column: str, order: str) -> V2Page:
     args: list[Any] = [bucket_id, prefix, limit + 1]
     where = ['bucket_id = $1', 'name COLLATE "C" >= $2']
     high = successor(prefix) if prefix else None
@@ -373,7 +369,7 @@ async def _v2_by_time(ctx: Ctx, bucket_id: str, prefix: str, limit: int, positio
         try:
             after = datetime.fromisoformat(position.after.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise StorageError("InvalidParameter", "Invalid Parameter cursor") from exc
+            raise errors.InvalidParameter("Invalid Parameter cursor") from exc
         args += [after, position.last]
         op = "<" if order == "desc" else ">"
         where.append(f'({column}, name COLLATE "C") {op} (${len(args) - 1}, ${len(args)})')
@@ -382,7 +378,7 @@ async def _v2_by_time(ctx: Ctx, bucket_id: str, prefix: str, limit: int, positio
     # would be skipped
     sql = (f"SELECT {ListedRow.COLUMNS}, {iso_sql(column, 'US')} AS cursor_after FROM storage.objects"
            f" WHERE {' AND '.join(where)} ORDER BY {column} {direction}, name COLLATE \"C\" {direction} LIMIT $3")
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         rows = await conn.fetch(sql, *args, record_class=ListedRow)
     page = V2Page(has_next=len(rows) > limit, objects=[(r, None) for r in rows[:limit]])
     if page.has_next:

@@ -16,34 +16,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from s3proxy import errors
 from s3proxy.auth.checksums import CRC_ALGORITHMS, combine_crcs
 from s3proxy.backends.base import PartInfo
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.conditions import Conditions
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import max_upload_size, validate_key
 from s3proxy.storage.listing import is_common_prefix, successor
-from s3proxy.storage.objects import (
-    NewVersion,
-    ObjectInfo,
-    WriteOptions,
-    commit_version,
-    delete_versions,
-    find_object,
-    open_object,
-    prepare_write,
-    probe_write,
-    system_metadata,
-)
-from s3proxy.storage.streams import MeasuredBody
+from s3proxy.storage.metadata import Describing, ObjectMetadata
+from s3proxy.storage.objectinfo import ObjectInfo
+from s3proxy.storage.objects import WriteOptions, prepare_write, probe_write, read_object
+from s3proxy.storage.streams import MeasuredBody, PlainBody, UploadBody
+from s3proxy.storage.versions import NewVersion, commit_version, delete_versions
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -105,24 +97,24 @@ def _stored_etag(client: str, backend: str, checksums: Mapping[str, str]) -> str
     return client if _bare(backend) == _bare(client) else f"{client}|{backend}"
 
 
-async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions, *, operation: str) -> Upload:
+async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions) -> Upload:
     """Checks as for a write (RLS upsert probe, mime type), then starts the backend upload."""
     opts.standard_limit = False
     opts.upsert = True
-    await prepare_write(ctx, bucket_id, key, opts, operation=operation)
+    opts.size = None
+    await prepare_write(ctx, bucket_id, key, opts)
     version = str(uuid.uuid4())
     data_key = ctx.store.data_key(bucket_id, key, version)
-    upload_id = await ctx.store.backend.create_multipart(data_key, content_type=opts.content_type,
-                                                         cache_control=opts.cache_control)
-    metadata = {"mimetype": opts.content_type, "cacheControl": opts.cache_control, **opts.extra_metadata}
+    upload_id = await ctx.store.backend.create_multipart(data_key, content_type=opts.describing.mimetype,
+                                                         cache_control=opts.describing.cache_control)
     try:
-        async with ctx.service(operation) as conn:
+        async with ctx.service() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO storage.s3_multipart_uploads (id, in_progress_size, upload_signature, bucket_id,"
                 " key, version, owner_id, user_metadata, metadata) VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8)"
                 f" RETURNING {_UPLOAD_COLUMNS}",
                 upload_id, _signature(ctx, upload_id, 0), bucket_id, key, version, ctx.principal.sub,
-                opts.user_metadata, metadata,
+                opts.user_metadata, opts.describing.to_json(),
             )
     except BaseException:
         await ctx.store.backend.abort_multipart(data_key, upload_id)
@@ -130,43 +122,43 @@ async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions, 
     return Upload.from_row(row)
 
 
-async def get_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, operation: str) -> Upload:
+async def get_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str) -> Upload:
     """The upload, if it exists for this bucket/key and belongs to the caller."""
-    async with ctx.service(operation) as conn:
+    async with ctx.service() as conn:
         row = await conn.fetchrow(
             f"SELECT {_UPLOAD_COLUMNS} FROM storage.s3_multipart_uploads WHERE id = $1 AND bucket_id = $2"
             " AND key = $3", upload_id, bucket_id, key,
         )
     if row is None:
-        await find_bucket_as_service(ctx, bucket_id, operation)
-        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+        await find_bucket_as_service(ctx, bucket_id)
+        raise errors.NoSuchUpload()
     if not hmac.compare_digest(row["upload_signature"], _signature(ctx, upload_id, int(row["in_progress_size"]))):
-        raise StorageError("NoSuchUpload", "The specified upload does not exist.")
-    if ctx.principal.role != ctx.settings.db_service_role and row["owner_id"] != ctx.principal.sub:
-        raise StorageError("AccessDenied", "Access denied")
+        raise errors.NoSuchUpload()
+    if not ctx.is_service and row["owner_id"] != ctx.principal.sub:
+        raise errors.AccessDenied()
     return Upload.from_row(row)
 
 
 def check_part_number(number: int) -> None:
     if not 1 <= number <= MAX_PARTS:
-        raise StorageError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
 
 
-async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator[bytes], size: int, *,
-                      checksums: Mapping[str, str], operation: str) -> Part:
-    bucket = await find_bucket_as_service(ctx, upload.bucket_id, operation)
+async def _store_part(ctx: Ctx, upload: Upload, number: int, body: UploadBody, size: int) -> Part:
+    bucket = await find_bucket_as_service(ctx, upload.bucket_id)
     limit = max_upload_size(bucket, ctx.settings, standard=False)
     if upload.in_progress_size + size > limit:
-        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+        raise errors.EntityTooLarge()
     measured = MeasuredBody(body, limit=limit, expected_size=size)
     data_key = ctx.store.data_key(upload.bucket_id, upload.key, upload.version)
     info: PartInfo = await ctx.store.backend.upload_part(data_key, upload.id, number, measured, size=size)
-    stored = _stored_etag(measured.etag, info.etag, checksums)  # the body has ended: checksums are in
-    async with ctx.service(operation) as conn:
+    await measured.drain()
+    stored = _stored_etag(measured.etag, info.etag, measured.checksums)
+    async with ctx.service() as conn:
         total = await conn.fetchval(
             "SELECT in_progress_size FROM storage.s3_multipart_uploads WHERE id = $1 FOR UPDATE", upload.id)
         if total is None:
-            raise StorageError("NoSuchUpload", "The specified upload does not exist.")
+            raise errors.NoSuchUpload()
         old = await conn.fetchval(
             "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1 AND part_number = $2"
             " RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
@@ -184,43 +176,41 @@ async def _store_part(ctx: Ctx, upload: Upload, number: int, body: AsyncIterator
 
 
 async def upload_part(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int,
-                      body: AsyncIterator[bytes], size: int | None, *, checksums: Mapping[str, str],
-                      operation: str) -> Part:
-    """`checksums`: the verified {algorithm: base64} of the body, filled in when it ends."""
+                      body: UploadBody, size: int | None) -> Part:
     check_part_number(number)
     if size is None:
-        raise StorageError("MissingContentLength")
-    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
-    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
-    return await _store_part(ctx, upload, number, body, size, checksums=checksums, operation=operation)
+        raise errors.MissingContentLength()
+    upload = await get_upload(ctx, bucket_id, key, upload_id)
+    await probe_write(ctx, bucket_id, key, upsert=True)
+    return await _store_part(ctx, upload, number, body, size)
 
 
 async def upload_part_copy(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int, src_bucket: str,
-                           src_key: str, byte_range: tuple[int, int] | None, conditions: Conditions, *,
-                           operation: str) -> Part:
+                           src_key: str, byte_range: tuple[int, int] | None, conditions: Conditions) -> Part:
     """Copy a range (inclusive; None = all) of an object the caller may read into a part."""
     check_part_number(number)
-    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
-    source: ObjectInfo = await find_object(ctx, src_bucket, src_key, mode="user", operation=operation)
-    conditions.check(source.etag, source.last_modified, for_read=False)
-    if byte_range is None:
-        byte_range = (0, source.size - 1)
-    start, end = byte_range
-    if start < 0 or end >= source.size or start > end:
-        raise StorageError("InvalidRange", "The requested range is not satisfiable")
-    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
-    stream = await open_object(ctx, source, byte_range)
+    upload = await get_upload(ctx, bucket_id, key, upload_id)
+    await probe_write(ctx, bucket_id, key, upsert=True)
+
+    def plan(source: ObjectInfo) -> tuple[int, int]:
+        conditions.check(source.etag, source.last_modified, for_read=False)
+        start, end = byte_range if byte_range is not None else (0, source.size - 1)
+        if start < 0 or end >= source.size or start > end:
+            raise errors.InvalidRange()
+        return start, end
+
+    _, chosen, stream = await read_object(ctx, src_bucket, src_key, mode="user", plan=plan)
+    assert chosen is not None
     try:
-        return await _store_part(ctx, upload, number, stream.chunks, end - start + 1, checksums={},
-                                 operation=operation)
+        return await _store_part(ctx, upload, number, PlainBody(stream.chunks), chosen[1] - chosen[0] + 1)
     finally:
         await stream.aclose()
 
 
-async def list_parts(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, marker: int, max_parts: int,
-                     operation: str) -> tuple[Upload, list[Part], bool]:
-    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
-    async with ctx.service(operation) as conn:
+async def list_parts(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, marker: int,
+                     max_parts: int) -> tuple[Upload, list[Part], bool]:
+    upload = await get_upload(ctx, bucket_id, key, upload_id)
+    async with ctx.service() as conn:
         rows = await conn.fetch(
             "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
             " WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
@@ -242,11 +232,11 @@ class UploadPage:
 
 
 async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str | None, key_marker: str,
-                       upload_id_marker: str, max_uploads: int, operation: str) -> UploadPage:
+                       upload_id_marker: str, max_uploads: int) -> UploadPage:
     """Uploads in progress the caller may see (RLS SELECT), by key then upload id, with
     keys holding `delimiter` after the prefix rolled up into common prefixes (each is
     skipped with one query, like object listings)."""
-    await find_bucket_as_service(ctx, bucket_id, operation)
+    await find_bucket_as_service(ctx, bucket_id)
     entries: list[Upload | str] = []
     after: tuple[str, str] | None = None  # (key, upload id) already passed
     from_key: str | None = None  # or: every key >= this is still to come
@@ -256,7 +246,7 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
             return UploadPage([], [])
     elif key_marker:
         after = (key_marker, upload_id_marker)
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         while len(entries) <= max_uploads:
             limit = max_uploads + 1 - len(entries)
             args: list[Any] = [bucket_id, prefix, limit]
@@ -295,20 +285,22 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
 
 
 async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wanted: list[tuple[int, str]],
-                          *, full_checksum: tuple[str, str] | None = None,
-                          extra_metadata: Mapping[str, Any] | None = None, operation: str) -> ObjectInfo:
-    """Check the client's part list (order, ETags, sizes), assemble, commit the version.
-    `full_checksum` (CRC algorithm, base64) is the whole object's CRC the client claims:
-    it must equal the combination of the parts' CRCs, or nothing is completed."""
+                          *, full_checksum: tuple[str, str] | None = None) -> ObjectInfo:
+    """Check the client's part list (order, ETags, sizes), assemble exactly those parts,
+    commit the version. `full_checksum` (CRC algorithm, base64) is the whole object's CRC
+    the client claims: it must equal the combination of the parts' CRCs, or nothing is
+    completed."""
     validate_key(key)
-    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
+    upload = await get_upload(ctx, bucket_id, key, upload_id)
     if not wanted:
-        raise StorageError("MalformedXML", "You must specify at least one part")
+        raise errors.MalformedXML("You must specify at least one part")
     numbers = [n for n, _ in wanted]
     if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
-        raise StorageError("InvalidPartOrder")
-    await probe_write(ctx, bucket_id, key, upsert=True, operation=operation)
-    async with ctx.service(operation) as conn:
+        raise errors.InvalidPartOrder()
+    for number in numbers:
+        check_part_number(number)
+    await probe_write(ctx, bucket_id, key, upsert=True)
+    async with ctx.service() as conn:
         rows = await conn.fetch(
             "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
             " WHERE upload_id = $1 AND part_number = ANY($2::int[])", upload.id, numbers)
@@ -317,32 +309,28 @@ async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wa
     for number, etag in wanted:
         part = stored.get(number)
         if part is None or _bare(part.etag) != _bare(etag):
-            raise StorageError("InvalidPart")
+            raise errors.InvalidPart()
         parts.append(part)
     for part in parts[:-1]:
         if part.size < MIN_PART_SIZE:
-            raise StorageError("EntityTooSmall")
+            raise errors.EntityTooSmall()
     if full_checksum is not None:
         _check_full_checksum(full_checksum, parts)
     total = sum(p.size for p in parts)
-    bucket = await find_bucket_as_service(ctx, bucket_id, operation)
+    bucket = await find_bucket_as_service(ctx, bucket_id)
     if total > max_upload_size(bucket, ctx.settings, standard=False):
-        raise StorageError("EntityTooLarge", "The object exceeded the maximum allowed size")
+        raise errors.EntityTooLarge()
     digest = hashlib.md5(b"".join(bytes.fromhex(_bare(p.etag)) for p in parts)).hexdigest()
-    etag = f'"{digest}-{len(parts)}"'
-    data_key = ctx.store.data_key(bucket_id, key, upload.version)
-    await ctx.store.backend.complete_multipart(data_key, upload.id,
-                                               [PartInfo(p.number, p.backend_etag) for p in parts])
-    extra = {k: v for k, v in upload.metadata.items() if k not in ("mimetype", "cacheControl")}
-    extra.update(s3PartsCount=len(parts), s3PartSizes=[p.size for p in parts], **(extra_metadata or {}))
-    opts = WriteOptions(content_type=upload.metadata.get("mimetype") or "application/octet-stream",
-                        cache_control=upload.metadata.get("cacheControl") or "no-cache", extra_metadata=extra)
-    metadata = system_metadata(etag, total, opts, datetime.now(UTC))
+    # the backend part ids name exactly the bytes each listed part row describes, so a
+    # part uploaded again meanwhile is not what gets assembled
     async with NewVersion(ctx, bucket_id, key, upload.version) as version:
-        info, replaced = await commit_version(ctx, bucket_id, key, version.id, metadata, upload.user_metadata,
-                                              upsert=True, operation=operation)
-        version.committed = True
-    async with ctx.service(operation) as conn:
+        await ctx.store.backend.complete_multipart(version.key, upload.id,
+                                                   [PartInfo(p.number, p.backend_etag) for p in parts])
+        metadata = ObjectMetadata.new(f'"{digest}-{len(parts)}"', total, Describing.from_json(upload.metadata),
+                                      datetime.now(UTC), checksums=dict([full_checksum]) if full_checksum else None,
+                                      part_sizes=tuple(p.size for p in parts))
+        info, replaced = await commit_version(ctx, version, metadata, upload.user_metadata, upsert=True)
+    async with ctx.service() as conn:
         await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
     await delete_versions(ctx, bucket_id, key, [replaced])
     return info
@@ -352,17 +340,17 @@ def _check_full_checksum(claimed: tuple[str, str], parts: list[Part]) -> None:
     algorithm, value = claimed
     for part in parts:
         if part.checksum is None or part.checksum[0] != algorithm:
-            raise StorageError("InvalidRequest", f"The upload was created using the {algorithm.upper()} checksum "
-                               f"algorithm. The complete request must include the checksum for each part. "
-                               f"It was missing for part {part.number} in the request.")
+            raise errors.InvalidRequest(f"The upload was created using the {algorithm.upper()} checksum "
+                                        f"algorithm. The complete request must include the checksum for each "
+                                        f"part. It was missing for part {part.number} in the request.")
     combined = combine_crcs(algorithm, [(p.checksum[1], p.size) for p in parts if p.checksum is not None])
     if not hmac.compare_digest(combined, value.strip()):
-        raise StorageError("BadDigest", f"The x-amz-checksum-{algorithm} you specified did not match the "
-                           "calculated checksum.")
+        raise errors.BadDigest(f"The x-amz-checksum-{algorithm} you specified did not match the "
+                               "calculated checksum.")
 
 
-async def abort_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, operation: str) -> None:
-    upload = await get_upload(ctx, bucket_id, key, upload_id, operation=operation)
-    async with ctx.service(operation) as conn:
+async def abort_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str) -> None:
+    upload = await get_upload(ctx, bucket_id, key, upload_id)
+    async with ctx.service() as conn:
         await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
     await ctx.store.backend.abort_multipart(ctx.store.data_key(bucket_id, key, upload.version), upload.id)

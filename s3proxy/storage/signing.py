@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from s3proxy import errors
 from s3proxy.auth.jwt import InvalidToken, JwtKeys
 from s3proxy.auth.principal import Principal
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import validate_key
 from s3proxy.storage.objects import find_object, probe_write
 
@@ -30,16 +30,16 @@ def parse_expires_in(value: Any) -> int:
     """`expiresIn` as seconds: an integer ≥ 1 (clients such as storage3 send it as a
     numeric string) whose expiry still fits a JavaScript number; InvalidParameter otherwise."""
     if isinstance(value, bool):
-        raise StorageError("InvalidParameter", "Invalid Parameter expiresIn")
+        raise errors.InvalidParameter("Invalid Parameter expiresIn")
     if isinstance(value, str):
         text = value.strip()
         if not text.lstrip("-").isdigit():
-            raise StorageError("InvalidParameter", "Invalid Parameter expiresIn")
+            raise errors.InvalidParameter("Invalid Parameter expiresIn")
         value = int(text)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or value < 1 or int(time.time()) + value > _MAX_EXP:
-        raise StorageError("InvalidParameter", "Invalid Parameter expiresIn")
+        raise errors.InvalidParameter("Invalid Parameter expiresIn")
     return value
 
 
@@ -93,19 +93,19 @@ def _scoped(claims: dict[str, Any], scope: Scope) -> bool:
 def verify(keys: JwtKeys, token: str | None, scope: Scope, bucket_id: str, name: str) -> SignedClaims:
     """Check a signed-URL token for `scope` on bucket/name (reference §6 steps 1–4)."""
     if not token:
-        raise StorageError("InvalidJWT", "Missing token")
+        raise errors.InvalidJWT("Missing token")
     try:
         claims = keys.verify(token)
     except InvalidToken as exc:
-        raise StorageError("InvalidJWT", str(exc)) from exc
+        raise errors.InvalidJWT(str(exc)) from exc
     if not _scoped(claims, scope):
-        raise StorageError("InvalidSignature", f"Token is not scoped for {scope}")
+        raise errors.InvalidSignature(f"Token is not scoped for {scope}")
     url = claims.get("url")
     if not isinstance(url, str) or url != object_url(bucket_id, name):
-        raise StorageError("InvalidSignature", "The url do not match the signature")
+        raise errors.InvalidSignature("The url do not match the signature")
     exp = claims.get("exp")
     if isinstance(exp, int | float) and exp < time.time():
-        raise StorageError("ExpiredToken")
+        raise errors.ExpiredToken()
     owner = claims.get("owner")
     return SignedClaims(
         bucket_id=bucket_id,
@@ -123,13 +123,13 @@ def verify(keys: JwtKeys, token: str | None, scope: Scope, bucket_id: str, name:
 async def sign_object(ctx: Ctx, bucket_id: str, name: str, expires_in: int, *,
                       transformations: str | None = None) -> str:
     """A download token for an object the caller can see (RLS SELECT); NoSuchKey otherwise."""
-    await find_object(ctx, bucket_id, name, mode="user", operation="storage.object.sign")
+    await find_object(ctx, bucket_id, name, mode="user")
     return sign_download(ctx.store.keys, bucket_id, name, expires_in, transformations=transformations)
 
 
 async def sign_objects(ctx: Ctx, bucket_id: str, names: list[str], expires_in: int) -> list[str | None]:
     """Download tokens for many names, in order; None where the caller sees no object."""
-    async with ctx.user("storage.object.sign_many") as conn:
+    async with ctx.user() as conn:
         rows = await conn.fetch(
             "SELECT name FROM storage.objects WHERE bucket_id = $1 AND name = ANY($2::text[])", bucket_id, names
         )
@@ -141,17 +141,17 @@ async def sign_upload_for(ctx: Ctx, bucket_id: str, name: str, *, upsert: bool, 
                           size: int | None, user_metadata: dict[str, Any] | None) -> str:
     """An upload token, after the same RLS probe a direct upload would run as the caller."""
     validate_key(name)
-    await find_bucket_as_service(ctx, bucket_id, "storage.object.sign_upload_url")
-    await probe_write(ctx, bucket_id, name, upsert=upsert, operation="storage.object.sign_upload_url",
-                      content_type=content_type, size=size, user_metadata=user_metadata)
+    await find_bucket_as_service(ctx, bucket_id)
+    await probe_write(ctx, bucket_id, name, upsert=upsert, mimetype=content_type, size=size,
+                      user_metadata=user_metadata)
     return sign_upload(ctx.store.keys, bucket_id, name, owner=ctx.principal.sub, upsert=upsert,
                        expires_in=ctx.settings.upload_signed_url_expiration)
 
 
-def uploader(ctx: Ctx, grant: SignedClaims) -> Ctx:
-    """The context a signed upload runs in: service scope, owned by whoever signed it."""
-    role = ctx.settings.db_service_role
-    claims: dict[str, Any] = {"role": role}
+def signed_principal(service_role: str, grant: SignedClaims) -> Principal:
+    """Who a signed-URL request runs as: service scope (the token stands in for the
+    signer's rights), owned by whoever signed an upload."""
+    claims: dict[str, Any] = {"role": service_role}
     if grant.owner:
         claims["sub"] = grant.owner
-    return Ctx(ctx.store, Principal(role=role, claims=claims), ctx.request)
+    return Principal(role=service_role, claims=claims)

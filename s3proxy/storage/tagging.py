@@ -4,17 +4,16 @@ the version and `updated_at` alone (tagging does not change Last-Modified on S3)
 
 from __future__ import annotations
 
+from s3proxy import errors
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.errors import StorageError
-from s3proxy.storage.objects import OBJECT_COLUMNS, ObjectInfo, find_object
+from s3proxy.storage.metadata import TAGS as TAGS_KEY
+from s3proxy.storage.objectinfo import OBJECT_COLUMNS, ObjectInfo
+from s3proxy.storage.objects import find_object
 
-TAGS_KEY = "tags"
 
-
-async def set_tags(ctx: Ctx, bucket_id: str, name: str, tags: dict[str, str] | None, *,
-                   operation: str) -> ObjectInfo:
+async def set_tags(ctx: Ctx, bucket_id: str, name: str, tags: dict[str, str] | None) -> ObjectInfo:
     """Replace the object's tags (None or {} removes them)."""
-    async with ctx.user(operation) as conn:
+    async with ctx.user() as conn:
         if tags:
             row = await conn.fetchrow(
                 f"UPDATE storage.objects SET metadata = coalesce(metadata, '{{}}'::jsonb)"
@@ -29,6 +28,6 @@ async def set_tags(ctx: Ctx, bucket_id: str, name: str, tags: dict[str, str] | N
                 bucket_id, name,
             )
     if row is None:
-        await find_object(ctx, bucket_id, name, mode="user", operation=operation)  # NoSuchKey if hidden/absent
-        raise StorageError("AccessDenied", "Access denied")
+        await find_object(ctx, bucket_id, name, mode="user")  # NoSuchKey if hidden/absent
+        raise errors.AccessDenied()
     return ObjectInfo.from_row(row)

@@ -18,10 +18,10 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 from tornado.web import Application, RequestHandler
 
+from s3proxy import errors
 from s3proxy.backends.base import Backend, ObjectStream, PartInfo
 from s3proxy.backends.file import FileBackend
 from s3proxy.backends.s3 import QUEUE_DEPTH, S3Backend, _Chunks
-from s3proxy.storage.errors import StorageError
 from tests.rig import SeaweedFS, free_port
 
 MiB = 1024 * 1024
@@ -68,23 +68,23 @@ class _Errors(logging.Handler):
 
 def run(backend: Backend, scenario: Callable[[Backend], Awaitable[None]]) -> None:
     """Run the scenario on a fresh loop; errors logged by asyncio or tornado fail the test."""
-    errors = _Errors()
+    logged = _Errors()
 
     async def go() -> None:
-        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.records.append(context))
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: logged.records.append(context))
         try:
             await scenario(backend)
         finally:
             await backend.close()
             await asyncio.sleep(0.05)  # let abandoned requests wind down
 
-    logging.getLogger().addHandler(errors)
+    logging.getLogger().addHandler(logged)
     try:
         asyncio.run(go())
         gc.collect()
     finally:
-        logging.getLogger().removeHandler(errors)
-    assert errors.records == []
+        logging.getLogger().removeHandler(logged)
+    assert logged.records == []
 
 
 async def body(data: bytes, chunk: int = 64 * 1024, fail_at: int | None = None) -> AsyncIterator[bytes]:
@@ -109,7 +109,7 @@ async def put(backend: Backend, key: str, data: bytes, *, known: bool = True, ch
 
 
 async def missing(call: Awaitable[object], code: str = "NoSuchKey") -> None:
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(errors.Error) as info:
         await call
     assert info.value.code == code
 
@@ -289,7 +289,7 @@ def test_failing_body_leaves_nothing(make: Make, prefix: str, known: bool,
         with pytest.raises(RuntimeError, match="went away"):
             await b.put(key, body(data, fail_at=11 * MiB), size=len(data) if known else None,
                         content_type="", cache_control="")
-        with pytest.raises(StorageError) as info:  # declared longer than it is
+        with pytest.raises(errors.Error) as info:  # declared longer than it is
             await b.put(key, body(data[:1000]), size=2000, content_type="", cache_control="")
         assert info.value.code == "IncompleteBody"
         await missing(b.size(key))
@@ -505,7 +505,7 @@ def with_fake(monkeypatch: pytest.MonkeyPatch, scenario: Callable[[Backend], Awa
 def test_s3_truncated_download_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(b: Backend) -> None:
         stream = await b.get("truncated")
-        with pytest.raises(StorageError) as info:
+        with pytest.raises(errors.Error) as info:
             await read(stream)
         assert info.value.code in ("BackendUnavailable", "BackendError")
 
@@ -540,7 +540,7 @@ def test_s3_delete_falls_back_to_single_deletes(monkeypatch: pytest.MonkeyPatch)
 
 def test_s3_complete_with_error_body_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(b: Backend) -> None:
-        with pytest.raises(StorageError) as info:
+        with pytest.raises(errors.Error) as info:
             await b.complete_multipart("k", "upload", [PartInfo(1, '"etag"')])
         assert info.value.code == "BackendError"
         assert "InternalError" in info.value.message

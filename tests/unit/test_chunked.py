@@ -19,9 +19,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
+from s3proxy import errors
 from s3proxy.auth.chunked import AwsChunkedDecoder, RequestBody, stored_content_encoding
 from s3proxy.auth.sigv4 import AuthResult, SignedRequest, verify
-from s3proxy.storage.errors import StorageError
+from s3proxy.s3.errors import s3_error
 
 DOC_AK, DOC_SK = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DOC_NOW = calendar.timegm((2013, 5, 24, 0, 0, 0))
@@ -79,8 +80,8 @@ def run(stream: Any) -> bytes:
     return asyncio.run(collect(stream))
 
 
-def fails(stream: Any) -> StorageError:
-    with pytest.raises(StorageError) as info:
+def fails(stream: Any) -> errors.Error:
+    with pytest.raises(errors.Error) as info:
         run(stream)
     return info.value
 
@@ -110,7 +111,7 @@ def test_bad_signature_in_second_chunk() -> None:
         async for piece in dec:
             seen.append(piece)
 
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(errors.Error) as info:
         asyncio.run(consume())
     assert info.value.code == "SignatureDoesNotMatch"
     # data streams before its chunk is verified; the error comes before the end of iteration
@@ -144,7 +145,7 @@ def test_missing_final_crlf_is_tolerated() -> None:
 def test_decoded_length_mismatch(declared: int) -> None:
     dec = AwsChunkedDecoder(pieces(doc_body(), 4096), signed=True, auth=doc_auth(), decoded_length=declared)
     err = fails(dec)
-    assert (err.code, err.status) == ("IncompleteBody", 400)
+    assert (err.code, s3_error(err).status) == ("IncompleteBody", 400)
 
 
 @pytest.mark.parametrize("body", [
@@ -276,9 +277,9 @@ def test_plain_bodies() -> None:
     assert fails(RequestBody(pieces(data, 3), auth=auth, headers=wrong_md5)).code == "BadDigest"
     short = dict(headers, **{"content-length": "11"})
     assert fails(RequestBody(pieces(data, 3), auth=auth, headers=short)).code == "IncompleteBody"
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(errors.Error) as info:
         RequestBody(pieces(data, 3), auth=auth, headers={"content-md5": "nope"})
     assert info.value.code == "InvalidDigest"
-    with pytest.raises(StorageError) as info:
+    with pytest.raises(errors.Error) as info:
         RequestBody(pieces(b"", 1), auth=None, headers=doc_headers())
     assert info.value.code == "AccessDenied"

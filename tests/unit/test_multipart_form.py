@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from s3proxy import errors
 from s3proxy.rest.multipart_form import FormReader, form_boundary
-from s3proxy.storage.errors import StorageError
 
 BOUNDARY = b"----xYz123"
 CONTENT = b"line one\r\n------xYz12 not quite\r\n--\r\n" * 50
@@ -50,12 +50,12 @@ def test_any_chunking(size: int) -> None:
 
 def test_truncated_body_fails() -> None:
     data = form()
-    with pytest.raises(StorageError):
+    with pytest.raises(errors.Error):
         asyncio.run(read(data[: len(data) // 2], 5))
 
 
 def test_boundary_from_content_type() -> None:
     assert form_boundary('multipart/form-data; boundary="abc"') == b"abc"
     assert form_boundary("application/octet-stream") is None
-    with pytest.raises(StorageError):
+    with pytest.raises(errors.Error):
         form_boundary("multipart/form-data")

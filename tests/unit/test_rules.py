@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from s3proxy import errors
 from s3proxy.auth.principal import Principal
 from s3proxy.config import Settings, settings_from_env
 from s3proxy.db.scope import RequestInfo, scope_settings
 from s3proxy.rest.errors import rest_body, rest_status
+from s3proxy.s3.errors import s3_error
 from s3proxy.storage.buckets import Bucket, parse_file_size_limit, validate_bucket_name
 from s3proxy.storage.conditions import Conditions, parse_range
-from s3proxy.storage.errors import StorageError
 from s3proxy.storage.limits import check_mime_type, max_upload_size, validate_key
 
 
@@ -36,9 +37,9 @@ def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | 
 
 @pytest.mark.parametrize("header", ["bytes=100-", "bytes=-0", "bytes=200-300"])
 def test_unsatisfiable_ranges(header: str) -> None:
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(errors.Error) as caught:
         parse_range(header, 100)
-    assert caught.value.code == "InvalidRange" and caught.value.status == 416
+    assert caught.value.code == "InvalidRange" and s3_error(caught.value).status == 416
 
 
 MODIFIED = datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC)
@@ -50,7 +51,7 @@ AT = "Wed, 01 May 2024 12:00:00 GMT"
 def _outcome(cond: Conditions, *, for_read: bool = True) -> str:
     try:
         cond.check('"abc"', MODIFIED, for_read=for_read)
-    except StorageError as exc:
+    except errors.Error as exc:
         return exc.code
     return "ok"
 
@@ -79,7 +80,7 @@ def test_valid_keys(key: str) -> None:
 
 @pytest.mark.parametrize("key", ["", "nul\x00byte", "tab\there", "x" * 1025, "é" * 513, "a/../b", "./x", ".."])
 def test_invalid_keys(key: str) -> None:
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(errors.Error) as caught:
         validate_key(key)
     assert caught.value.code == "InvalidKey"
 
@@ -99,7 +100,7 @@ def test_mime_rules() -> None:
     check_mime_type(bucket, "text/plain")
     check_mime_type(bucket, "text/plain;charset=UTF-8")
     for bad in ("text/html", "application/json", "nonsense"):
-        with pytest.raises(StorageError) as caught:
+        with pytest.raises(errors.Error) as caught:
             check_mime_type(bucket, bad)
         assert caught.value.code == "InvalidMimeType"
 
@@ -115,9 +116,9 @@ def test_file_size_limit_parsing() -> None:
     assert parse_file_size_limit("1.2345MB", 10**12) == 1_230_000
     assert parse_file_size_limit("20gb", 10**12) == 20 * 10**9
     assert parse_file_size_limit(None, 10) is None
-    with pytest.raises(StorageError):
+    with pytest.raises(errors.Error):
         parse_file_size_limit("1TB", 10**15)
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(errors.Error) as caught:
         parse_file_size_limit(11, 10)
     assert caught.value.code == "EntityTooLarge"
 
@@ -144,11 +145,12 @@ def test_scope_sets_role_last_and_claims() -> None:
 
 
 def test_rest_status_rule() -> None:
-    assert rest_status(StorageError("NoSuchKey")) == 400
-    assert rest_body(StorageError("NoSuchKey"))["statusCode"] == "404"
-    assert rest_status(StorageError("InternalError")) == 500
-    assert rest_status(StorageError("DatabaseUnavailable")) == 503
-    assert rest_status(StorageError("AccessDenied", http_status=403)) == 403
+    assert rest_status(errors.NoSuchKey()) == 400
+    assert rest_body(errors.NoSuchKey())["statusCode"] == "404"
+    assert rest_status(errors.InternalError()) == 500
+    assert rest_status(errors.DatabaseUnavailable()) == 503
+    assert rest_status(errors.InvalidRole()) == 403
+    assert rest_body(errors.InvalidRole())["code"] == "AccessDenied"
 
 
 def test_settings_from_env_reads_supabase_names() -> None:

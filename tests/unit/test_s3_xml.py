@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
+from s3proxy import errors
 from s3proxy.s3.xml import NS, document, error_document, parse
-from s3proxy.storage.errors import StorageError
 
 
 def test_success_document_round_trips_awkward_text() -> None:
@@ -41,7 +41,7 @@ def test_parse_accepts_any_namespace_and_refuses_entities() -> None:
     assert parse(f'<Delete xmlns="{NS}"><Quiet>true</Quiet></Delete>'.encode(), "Delete") is not None
     bomb = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><Delete>&a;</Delete>'
     for body in (bomb, b"<Delete><unclosed></Delete>", b"<Other/>"):
-        with pytest.raises(StorageError) as caught:
+        with pytest.raises(errors.Error) as caught:
             parse(body, "Delete")
         assert caught.value.code == "MalformedXML"
 

@@ -12,6 +12,7 @@ from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from s3proxy import errors
 from s3proxy.auth import sigv4
 from s3proxy.auth.sigv4 import (
     EMPTY_SHA256,
@@ -22,7 +23,7 @@ from s3proxy.auth.sigv4 import (
     payload_mode,
     verify,
 )
-from s3proxy.storage.errors import StorageError
+from s3proxy.s3.errors import s3_error
 
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 URL = "http://127.0.0.1:5000/s3/bucket/dir/f%C3%BCr%20x.txt"
@@ -60,8 +61,8 @@ def received(req: AWSRequest, *, path: str | None = None, extra: dict[str, str] 
                                     parts.query if query is None else query, pairs)
 
 
-def error_of(fn, *args, **kwargs) -> StorageError:  # type: ignore[no-untyped-def]
-    with pytest.raises(StorageError) as info:
+def error_of(fn, *args, **kwargs) -> errors.Error:  # type: ignore[no-untyped-def]
+    with pytest.raises(errors.Error) as info:
         fn(*args, **kwargs)
     return info.value
 
@@ -159,14 +160,14 @@ def test_tampering_is_detected() -> None:
 def test_unsigned_amz_header_rejected() -> None:
     req = botocore_signed("PUT", body=b"x")
     err = error_of(verify, received(req, extra={"x-amz-copy-source": "/other/key"}), secrets)
-    assert err.code == "AccessDenied" and err.status == 403 and "not signed" in err.message
+    assert err.code == "AccessDenied" and s3_error(err).status == 403 and "not signed" in err.message
 
 
 def test_host_must_be_signed() -> None:
     req = botocore_signed()
     auth = req.headers["Authorization"].replace("SignedHeaders=host;", "SignedHeaders=")
     err = error_of(verify, received(req, extra={"Authorization": auth}, drop=("authorization",)), secrets)
-    assert err.status == 400 and "host" in err.message
+    assert s3_error(err).status == 400 and "host" in err.message
 
 
 def test_missing_content_sha256_header() -> None:
@@ -181,7 +182,7 @@ def test_clock_skew() -> None:
     verify(req, secrets, now=time.time() + 14 * 60)
     for delta in (16 * 60, -16 * 60):
         err = error_of(verify, req, secrets, now=time.time() + delta)
-        assert (err.code, err.status) == ("RequestTimeTooSkewed", 403)
+        assert (err.code, s3_error(err).status) == ("RequestTimeTooSkewed", 403)
 
 
 def test_prefix_through_gateway_and_direct() -> None:
@@ -208,7 +209,7 @@ def test_presigned_time_window_and_tampering() -> None:
     req = botocore_signed(url=URL + "?versionId=1", presign=60)
     ok = received(req)
     err = error_of(verify, ok, secrets, now=time.time() + 120)
-    assert (err.code, err.status, err.message) == ("AccessDenied", 403, "Request has expired")
+    assert (err.code, s3_error(err).status, err.message) == ("AccessDenied", 403, "Request has expired")
     err = error_of(verify, ok, secrets, now=time.time() - 3600)
     assert (err.code, err.message) == ("AccessDenied", "Request is not valid yet")
     query = urlsplit(req.url).query
@@ -223,7 +224,7 @@ def test_presigned_bad_expires(expires: str) -> None:
     req = botocore_signed(presign=60)
     query = urlsplit(req.url).query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
     err = error_of(verify, received(req, query=query), secrets)
-    assert (err.code, err.status) == ("AuthorizationQueryParametersError", 400)
+    assert (err.code, s3_error(err).status) == ("AuthorizationQueryParametersError", 400)
 
 
 def test_no_signature_and_unsupported_mechanisms() -> None:
@@ -257,7 +258,7 @@ def test_presigned_impossible_dates_are_refused_not_crashed(date: str) -> None:
     stamp = query.split("X-Amz-Date=")[1].split("&")[0]
     err = error_of(verify, received(req, query=query.replace(f"X-Amz-Date={stamp}", f"X-Amz-Date={date}")),
                    secrets)
-    assert (err.code, err.status) == ("AuthorizationQueryParametersError", 400)
+    assert (err.code, s3_error(err).status) == ("AuthorizationQueryParametersError", 400)
 
 
 def test_bad_payload_hash_value() -> None:

@@ -1,0 +1,1 @@
+"""The tornado side shared by every protocol: how request bodies reach operations."""
