@@ -38,9 +38,12 @@ log = logging.getLogger("s3proxy.storage")
 # "service" = already authorised elsewhere (signed URL)
 ReadMode = Literal["user", "public", "auto", "service"]
 
-# a read, copy or move that lost its source's bytes to a concurrent overwrite tries
-# again with the new row this many times in all
+# a copy or move that lost its source's bytes to a concurrent overwrite tries again
+# with the new row this many times in all; a read, which is cheap to retry and must
+# never answer "missing" for a key that exists, more often (under a burst of writers
+# to one key a read can lose several races in a row)
 ATTEMPTS = 3
+READ_ATTEMPTS = 10
 
 
 # --- finding and reading ---------------------------------------------------------------
@@ -82,7 +85,7 @@ async def read_object(ctx: Ctx, bucket_id: str, name: str, *, mode: ReadMode,
     the open, the new row is read and planned again; MissingBytes when the row's own
     bytes are gone."""
     previous: str | None = None
-    for attempt in range(ATTEMPTS):
+    for attempt in range(READ_ATTEMPTS):
         info = await find_object(ctx, bucket_id, name, mode=mode)
         if attempt and info.version == previous:
             break
@@ -298,10 +301,13 @@ async def move_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
     meanwhile the move starts over with the new version, and of two moves of one
     source exactly one succeeds (the other finds no source)."""
     validate_key(dst_name)
+    refused = False
     for _ in range(ATTEMPTS):
         source = await find_object(ctx, src_bucket, src_name, mode="user")
         await find_bucket_as_service(ctx, dst_bucket)
-        await _probe_move(ctx, source, dst_bucket, dst_name)
+        refused = not ctx.is_service and not await _may_move(ctx, source, dst_bucket, dst_name)
+        if refused:  # RLS refuses, or the source moved away just now: look again
+            continue
         if (src_bucket, src_name) == (dst_bucket, dst_name):
             return source
         async with NewVersion(ctx, dst_bucket, dst_name) as version:
@@ -316,11 +322,14 @@ async def move_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
                 continue
         await delete_versions(ctx, src_bucket, src_name, [source.version])
         return info
+    if refused:
+        raise errors.AccessDenied("new row violates row-level security policy")
     raise errors.ConflictingOperation()
 
 
-async def _probe_move(ctx: Ctx, source: ObjectInfo, dst_bucket: str, dst_name: str) -> None:
-    """May the caller move this row there? The real UPDATE as the caller, rolled back."""
+async def _may_move(ctx: Ctx, source: ObjectInfo, dst_bucket: str, dst_name: str) -> bool:
+    """May the caller move this row there? The real UPDATE as the caller, rolled back:
+    False when it reaches no row (RLS hides it from the UPDATE, or it is gone)."""
     try:
         async with ctx.user(rollback=True) as conn:
             row = await conn.fetchrow(
@@ -330,6 +339,4 @@ async def _probe_move(ctx: Ctx, source: ObjectInfo, dst_bucket: str, dst_name: s
             )
     except errors.ResourceAlreadyExists as exc:
         raise errors.KeyAlreadyExists() from exc
-    if row is None:  # hidden from the caller's UPDATE, or moved away meanwhile
-        await find_object(ctx, source.bucket_id, source.name, mode="user")
-        raise errors.AccessDenied("new row violates row-level security policy")
+    return row is not None
