@@ -77,6 +77,8 @@ def resolve(settings: Settings, *, need_database: bool = True) -> Settings:
         changes["s3_protocol_access_key_secret"] = kept["s3_access_key_secret"]
     if settings.storage_backend == "file" and not settings.file_backend_path:
         changes["file_backend_path"] = str(data_dir / "files")
+    if settings.workers <= 0:
+        changes["workers"] = os.cpu_count() or 1
     if need_database and settings.database_url is None:
         changes["database_url"] = start_embedded_postgres(data_dir / "pg")
     return settings.with_overrides(**changes)

@@ -20,16 +20,22 @@ import pytest
 from tests.rig import REPO, Postgres, Server, free_port, stop_process, wait_for_http
 
 
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`s3proxy ARGS` from this checkout, in `cwd`."""
+    env = (os.environ.copy() if env is None else env) | {"PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "s3proxy", *args], capture_output=True, text=True,
+                          env=env, cwd=str(cwd), timeout=120)
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "s3proxy", *args], capture_output=True, text=True,
-                         env=env, cwd=str(REPO), timeout=120)
+    out = _run(*args, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items()
-            if not k.startswith(("DATABASE_", "AUTH_JWT", "STORAGE_", "S3_PROTOCOL", "AWS_"))}
+            if not k.startswith(("DATABASE_", "AUTH_JWT", "STORAGE_", "S3_PROTOCOL", "AWS_", "S3PROXY_", "WORKERS"))}
 
 
 def test_serve_on_embedded_defaults_prints_what_a_user_needs(tmp_path: Path) -> None:
@@ -76,6 +82,12 @@ def test_token_claims(tmp_path: Path) -> None:
     assert 55 <= claims["exp"] - claims["iat"] <= 60
 
 
+def test_a_bad_value_stops_with_one_line_naming_the_variable() -> None:
+    out = _run("serve", env=_clean_env() | {"WORKERS": "abc"})
+    assert out.returncode == 2
+    assert out.stderr == "s3proxy: WORKERS: expected an integer, got 'abc'\n"
+
+
 def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
     url = postgres.new_database("s3proxy_migrate")
     env = _clean_env() | {"DATABASE_URL": url}
@@ -87,8 +99,9 @@ def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
 def test_serve_help_documents_the_environment() -> None:
     text = _cli("serve", "--help")
     for name in ("DATABASE_URL", "AUTH_JWT_SECRET", "JWT_JWKS", "STORAGE_BACKEND", "STORAGE_FILE_BACKEND_PATH",
-                 "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION", "STORAGE_S3_FORCE_PATH_STYLE",
-                 "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET", "UPLOAD_FILE_SIZE_LIMIT",
+                 "FILE_STORAGE_BACKEND_PATH", "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION",
+                 "STORAGE_S3_FORCE_PATH_STYLE", "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET",
+                 "UPLOAD_FILE_SIZE_LIMIT", "LOG_LEVEL", "LOG_FORMAT", "AWS_CA_BUNDLE",
                  "--workers", "--s3-port", "--data-dir"):
         assert name in text
 
