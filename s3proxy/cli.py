@@ -102,24 +102,21 @@ def main(argv: list[str] | None = None) -> None:
         server.serve(settings)
     elif args.command == "migrate":
         from s3proxy import server
-
-        settings = server.resolve(settings)
-        assert settings.database_url is not None
         from s3proxy.db.migrate import migrate
 
-        ran = asyncio.run(migrate(settings.database_url))
+        ran = asyncio.run(migrate(server.database_url(settings)))
         print("applied: " + (", ".join(ran) if ran else "nothing, schema is up to date"))
     elif args.command == "token":
-        from s3proxy import server
         from s3proxy.auth.jwt import JwtKeys
+        from s3proxy.datadir import fill_secrets
 
-        settings = server.resolve(settings, need_database=False)
+        settings = fill_secrets(settings, create=False, need=("jwt",))
         keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
         print(keys.mint(args.role, sub=args.sub, expires_in=args.exp))
     elif args.command == "keys":
-        from s3proxy import server
+        from s3proxy.datadir import fill_secrets
 
-        settings = server.resolve(settings, need_database=False)
+        settings = fill_secrets(settings, create=False, need=("s3",))
         print(f"access key id      {settings.s3_protocol_access_key_id}")
         print(f"secret access key  {settings.s3_protocol_access_key_secret}")
     elif args.command == "config":

@@ -81,6 +81,19 @@ limits) or `KiB`, `MiB`, `GiB`. Booleans are `true`/`false` (also `1`/`0`, `yes`
 """
 
 MARKDOWN_FOOTER = """\
+## Secrets and the data directory
+
+When `AUTH_JWT_SECRET` or the S3 protocol key pair is not configured, `serve` generates
+them once and keeps them in `<data dir>/secrets.json` (mode 600), so tokens and keys
+survive restarts. When all of them are configured nothing is written there, and with
+`DATABASE_URL` and the `s3` backend as well the server writes nothing to disk at all: it
+runs as a non-root user in a read-only directory (docker/compose.yaml does).
+
+`s3proxy token` and `s3proxy keys` use the configured secrets, else read the server's
+`secrets.json`, found the same way `serve` finds it (`--data-dir`, else
+`S3PROXY_DATA_DIR`, else `./.s3proxy`). They never generate secrets: with neither, they
+stop with a message saying what to set.
+
 ## JSON logs
 
 `LOG_LEVEL` sets the least severe level logged. `LOG_FORMAT=json` writes one JSON object

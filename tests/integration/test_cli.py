@@ -80,12 +80,37 @@ def test_token_claims(tmp_path: Path) -> None:
     claims = pyjwt.decode(token, "a-secret-for-the-token-command-0123456789", algorithms=["HS256"])
     assert claims["role"] == "authenticated" and claims["sub"] == "user-1"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
+    assert list(tmp_path.iterdir()) == []  # the secret is configured: nothing kept
 
 
 def test_a_bad_value_stops_with_one_line_naming_the_variable() -> None:
     out = _run("serve", env=_clean_env() | {"WORKERS": "abc"})
     assert out.returncode == 2
     assert out.stderr == "s3proxy: WORKERS: expected an integer, got 'abc'\n"
+
+
+def test_token_and_keys_read_the_servers_data_dir_and_never_create_secrets(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    for command in ("keys", "token"):  # no secrets anywhere: a clear line, nothing created
+        out = _run(command, env=_clean_env(), cwd=elsewhere)
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("s3proxy: found neither ") and out.stderr.count("\n") == 1, out.stderr
+        assert "--data-dir" in out.stderr
+    assert list(elsewhere.iterdir()) == []
+
+    from s3proxy.config import Settings
+    from s3proxy.datadir import fill_secrets
+
+    kept = fill_secrets(Settings(data_dir=str(tmp_path / "state")), create=True)  # as `serve` does
+    env = _clean_env() | {"S3PROXY_DATA_DIR": str(tmp_path / "state")}
+    keys = _run("keys", env=env, cwd=elsewhere)
+    assert keys.returncode == 0, keys.stderr
+    assert kept.s3_protocol_access_key_id in keys.stdout and kept.s3_protocol_access_key_secret in keys.stdout
+    token = _run("token", "--role", "anon", env=env, cwd=elsewhere)
+    assert token.returncode == 0, token.stderr
+    assert pyjwt.decode(token.stdout.strip(), kept.jwt_secret, algorithms=["HS256"])["role"] == "anon"
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
