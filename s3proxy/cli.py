@@ -102,9 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         server.serve(settings)
     elif args.command == "migrate":
         from s3proxy import server
-        from s3proxy.db.migrate import migrate
 
-        ran = asyncio.run(migrate(server.database_url(settings)))
+        ran = asyncio.run(server.migrate_when_up(settings, server.database_url(settings)))
         print("applied: " + (", ".join(ran) if ran else "nothing, schema is up to date"))
     elif args.command == "token":
         from s3proxy.auth.jwt import JwtKeys

@@ -68,7 +68,7 @@ GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "log
 
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
-    "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "AWS_CA_BUNDLE",
+    "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
     "S3_PROTOCOL_REGION", "LOG_FORMAT",
 })
 
@@ -136,6 +136,8 @@ class Settings:
                                       help="connection pool size per worker process")
     db_statement_timeout_ms: int = setting(30000, "DATABASE_STATEMENT_TIMEOUT", group=_DB, minimum=0,
                                            help="statement timeout in milliseconds (0 = none)")
+    db_startup_timeout: int = setting(60, "DATABASE_STARTUP_TIMEOUT", group=_DB, minimum=0,
+                                      help="seconds to wait for Postgres to accept connections at start-up")
     db_anon_role: str = setting("anon", "DB_ANON_ROLE", group=_DB,
                                 help="role of requests without a token (and of the anon key)")
     db_service_role: str = setting("service_role", "DB_SERVICE_ROLE", group=_DB,

@@ -94,6 +94,12 @@ runs as a non-root user in a read-only directory (docker/compose.yaml does).
 `S3PROXY_DATA_DIR`, else `./.s3proxy`). They never generate secrets: with neither, they
 stop with a message saying what to set.
 
+## Start-up
+
+The server waits up to `DATABASE_STARTUP_TIMEOUT` seconds for Postgres to accept
+connections (it logs one line per attempt), so it can start before the database in
+`docker compose`. A wrong password or a missing database stops it at once.
+
 ## JSON logs
 
 `LOG_LEVEL` sets the least severe level logged. `LOG_FORMAT=json` writes one JSON object

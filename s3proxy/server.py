@@ -2,9 +2,9 @@
 
 `resolve()` fills in what the environment left out (an embedded Postgres from
 pgserver, a generated JWT secret and S3 key pair kept in the data directory, the
-local-directory backend, one worker per core). `serve()` migrates, binds both ports
-once, then forks the workers (`worker.py`), which share the listening sockets, so N
-processes serve the same ports.
+local-directory backend, one worker per core). `serve()` waits for Postgres, migrates,
+binds both ports once, then forks the workers (`worker.py`), which share the
+listening sockets, so N processes serve the same ports.
 
 The supervisor only forks, forwards signals and waits, so it imports little: the
 migration and the banner (asyncpg, the JWT library) run in a short-lived child
@@ -67,6 +67,16 @@ def resolve(settings: Settings) -> Settings:
     return settings.with_overrides(**changes)
 
 
+async def migrate_when_up(settings: Settings, url: str) -> list[str]:
+    """Wait for Postgres (DATABASE_STARTUP_TIMEOUT), then bring the schema up to date;
+    returns the migrations applied."""
+    from s3proxy.db.migrate import migrate
+    from s3proxy.db.wait import wait_for_database
+
+    await wait_for_database(url, settings.db_startup_timeout)
+    return await migrate(url)
+
+
 def banner(settings: Settings) -> str:
     from s3proxy.auth.jwt import JwtKeys
 
@@ -95,10 +105,8 @@ def banner(settings: Settings) -> str:
 def _migrate_and_render_banner(settings: Settings) -> str:
     import asyncio
 
-    from s3proxy.db.migrate import migrate
-
     assert settings.database_url is not None
-    asyncio.run(migrate(settings.database_url))
+    asyncio.run(migrate_when_up(settings, settings.database_url))
     return banner(settings)
 
 
@@ -114,6 +122,9 @@ def _in_child(work: Callable[[], str]) -> str:
             with os.fdopen(write_end, "w") as out:
                 out.write(work())
             code = 0
+        except SystemExit as exc:  # a start-up error already worded for the operator
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr, flush=True)
         except BaseException:
             log.exception("start-up failed")
         finally:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import jwt as pyjwt
 import psutil
 import pytest
 
+from tests.proxy import TcpProxy, postgres_target, via_proxy
 from tests.rig import REPO, Postgres, Server, free_port, stop_process, wait_for_http
 
 
@@ -126,9 +128,41 @@ def test_serve_help_documents_the_environment() -> None:
     for name in ("DATABASE_URL", "AUTH_JWT_SECRET", "JWT_JWKS", "STORAGE_BACKEND", "STORAGE_FILE_BACKEND_PATH",
                  "FILE_STORAGE_BACKEND_PATH", "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION",
                  "STORAGE_S3_FORCE_PATH_STYLE", "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET",
-                 "UPLOAD_FILE_SIZE_LIMIT", "LOG_LEVEL", "LOG_FORMAT", "AWS_CA_BUNDLE",
+                 "UPLOAD_FILE_SIZE_LIMIT", "LOG_LEVEL", "LOG_FORMAT", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
                  "--workers", "--s3-port", "--data-dir"):
         assert name in text
+
+
+def test_serve_waits_for_postgres_to_come_up(postgres: Postgres) -> None:
+    url = postgres.new_database("s3proxy_wait")
+    with TcpProxy(postgres_target(url)) as proxy:
+        proxy.cut()  # not up yet, as in `docker compose up`
+        srv = Server(backend="file", database_url=via_proxy(url, proxy.port),
+                     extra_env={"LOG_LEVEL": "INFO"})
+        threading.Timer(3.0, proxy.restore).start()
+        try:
+            srv.start()
+            assert httpx.get(srv.url + "bucket", headers=srv.headers()).status_code == 200
+            log = srv.log_tail(200)
+            assert re.search(r"waiting for Postgres at 127\.0\.0\.1:\d+/s3proxy_wait_\w+ \(attempt 1,", log), log
+            assert "Traceback" not in log
+        finally:
+            srv.close()
+
+
+def test_serve_gives_up_on_postgres_with_one_line(postgres: Postgres, tmp_path: Path) -> None:
+    url = postgres.new_database("s3proxy_nowait")
+    with TcpProxy(postgres_target(url)) as proxy:
+        proxy.cut()
+        env = _clean_env() | {"DATABASE_URL": via_proxy(url, proxy.port), "DATABASE_STARTUP_TIMEOUT": "2",
+                              "AUTH_JWT_SECRET": "s" * 40}
+        started = time.monotonic()
+        out = _run("serve", "--workers", "2", "--port", str(free_port()), "--s3-port", str(free_port()),
+                   "--data-dir", str(tmp_path), env=env)
+        assert out.returncode == 1 and time.monotonic() - started < 30
+        assert "Traceback" not in out.stderr, out.stderr
+        assert re.search(r"^s3proxy: Postgres at 127\.0\.0\.1:\d+/s3proxy_nowait_\w+ did not accept connections "
+                         r"within 2 s \(DATABASE_STARTUP_TIMEOUT\): ", out.stderr, re.M), out.stderr
 
 
 @pytest.mark.parametrize("workers", [2])
