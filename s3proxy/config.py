@@ -107,6 +107,18 @@ def _path_prefix(raw: str) -> str:
     return raw.rstrip("/")
 
 
+_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
+           "error": "ERROR", "fatal": "CRITICAL", "critical": "CRITICAL"}
+
+
+def _log_level(raw: str) -> str:
+    """Python's level names, and the pino names a Supabase Storage LOG_LEVEL holds."""
+    level = _LEVELS.get(raw.strip().lower())
+    if level is None:
+        raise ValueError(f"expected one of {', '.join(_LEVELS)}, got {raw!r}")
+    return level
+
+
 _SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _LOG = GROUPS
 
 
@@ -203,8 +215,9 @@ class Settings:
                                     help="most objects POST /bucket/:id/empty removes")
 
     # logging
-    log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG,
-                             choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), help="least severe level logged")
+    log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG, parse=_log_level,
+                             help="least severe level logged: debug, info, warning, error, critical "
+                                  "(also Supabase's trace, warn, fatal)")
     log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
                               help="text lines, or one JSON object per line")
 

@@ -32,6 +32,8 @@ def _sample(f: dataclasses.Field[Any]) -> tuple[str, Any]:
     knob = f.metadata["knob"]
     if knob.choices:
         return knob.choices[-1].lower(), knob.choices[-1]
+    if f.name == "log_level":
+        return "warn", "WARNING"
     if knob.parse is parse_size:
         return "7MiB", 7 * MiB
     if isinstance(f.default, bool):
@@ -63,6 +65,8 @@ def test_defaults_without_environment() -> None:
     assert settings_from_env({}) == Settings()
     s = settings_from_env({"STORAGE_BACKEND": "S3", "LOG_LEVEL": "debug", "S3_PROTOCOL_PREFIX": "/storage/v1/"})
     assert (s.storage_backend, s.log_level, s.s3_protocol_prefix) == ("s3", "DEBUG", "/storage/v1")
+    for supabase, python in (("trace", "DEBUG"), ("warn", "WARNING"), ("fatal", "CRITICAL")):  # pino's names
+        assert settings_from_env({"LOG_LEVEL": supabase}).log_level == python
 
 
 @pytest.mark.parametrize("env,message", [
@@ -73,6 +77,7 @@ def test_defaults_without_environment() -> None:
     ({"STORAGE_S3_UPLOAD_PART_SIZE": "1MiB"}, "STORAGE_S3_UPLOAD_PART_SIZE: must be at least 5 MiB, got '1MiB'"),
     ({"FILE_SIZE_LIMIT": "lots"}, "FILE_SIZE_LIMIT: expected a size in bytes (e.g. 52428800 or 50MiB), got 'lots'"),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of text, json, got 'xml'"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: expected one of trace, debug, info, warn, warning, error, fatal, critical, got 'loud'"),
     ({"S3_PROTOCOL_ACCESS_KEY_ID": "only-the-id"}, "S3_PROTOCOL_ACCESS_KEY_SECRET: set both or neither"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
