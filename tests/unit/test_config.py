@@ -129,3 +129,11 @@ def test_config_prints_the_effective_values_with_secrets_masked(monkeypatch: pyt
     assert re.search(r"^SERVER_PORT\s+7000\s+\(PORT\)$", text, re.M)
     assert re.search(r"^AUTH_JWT_SECRET\s+\*\*\*\s+\(AUTH_JWT_SECRET\)$", text, re.M)
     assert "do-not-print-me" not in text
+
+
+def test_flags_use_the_table_conversion_and_win_over_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli._parser().parse_args(["serve", "--workers", "3", "--backend", "S3", "--port", "6000"])
+    assert (args.workers, args.storage_backend, args.port) == (3, "s3", 6000)
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["serve", "--workers", "many"])
+    assert "argument --workers: expected an integer, got 'many'" in capsys.readouterr().err
