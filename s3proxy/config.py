@@ -1,85 +1,225 @@
-"""One frozen Settings object, read from the environment (Supabase Storage's variable
-names where they exist) and overridden by command-line flags.
+"""The configuration table: one frozen Settings object whose fields declare their own
+environment variables, command-line flag, help text and group.
 
-Nothing else in the code base reads os.environ: every knob is a field here, so
-`s3proxy serve --help` and this file together document the whole configuration.
+Everything about a setting is written once, here. `settings_from_env` reads the
+environment by walking the fields, `cli.py` builds its flags from them, and
+`config_text.py` renders them as the `serve --help` epilog and as
+docs/configuration.md (a test fails when the committed page differs). Environment
+names are Supabase Storage's where it has one, first, then the aliases it also
+accepts; the first one set wins. Nothing else in the code base reads os.environ.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from s3proxy import __version__
+
+KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 
-def _first(env: Mapping[str, str], *names: str) -> str | None:
-    """The value of the first variable that is set (Supabase has aliases for many)."""
-    for name in names:
-        value = env.get(name)
-        if value not in (None, ""):
-            return value
-    return None
+class ConfigError(ValueError):
+    """A variable or flag holds a value we cannot use; the message names it, so the
+    command line can print it as one line instead of a traceback."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source, self.problem = source, problem
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+@dataclass(frozen=True)
+class Knob:
+    """How one Settings field is configured and documented."""
+
+    env: tuple[str, ...]  # first name wins; Supabase Storage's name first
+    help: str
+    group: str
+    flag: str | None = None
+    shown_default: str | None = None  # when the bare value would mislead (computed defaults)
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    parse: Callable[[str], Any] | None = None  # instead of the conversion by field type
+    secret: bool = False  # masked by `s3proxy config`
 
 
-def _int(value: str | None, default: int | None) -> int | None:
-    if value is None:
-        return default
-    return int(value)
+def setting(default: Any, *env: str, help: str, group: str, **knob: Any) -> Any:
+    """A Settings field carrying its Knob; typed Any so `x: int = setting(...)` checks."""
+    return field(default=default, metadata={"knob": Knob(env=env, help=help, group=group, **knob)})
+
+
+@dataclass(frozen=True)
+class External:
+    """A variable s3proxy documents but never reads: botocore's credential chain does."""
+
+    env: tuple[str, ...]
+    help: str
+    group: str
+
+
+GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "logging")
+
+# Names Supabase Storage does not know; the docs mark them.
+S3PROXY_ONLY = frozenset({
+    "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
+    "S3_PROTOCOL_REGION", "LOG_FORMAT",
+})
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": KiB, "mib": MiB, "gib": GiB, "tib": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(raw: str) -> int:
+    """Bytes, or a number with a unit: decimal KB/MB/GB/TB (as Supabase's bucket limits)
+    or binary KiB/MiB/GiB/TiB."""
+    match = _SIZE.match(raw)
+    if match is None or ("." in match.group(1) and not match.group(2)):
+        raise ValueError(f"expected a size in bytes (e.g. 52428800 or 50MiB), got {raw!r}")
+    return round(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def show_size(value: int) -> str:
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if value and value % size == 0:
+            return f"{value // size} {unit}"
+    return str(value)
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _path_prefix(raw: str) -> str:
+    return raw.rstrip("/")
+
+
+_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
+           "error": "ERROR", "fatal": "CRITICAL", "critical": "CRITICAL"}
+
+
+def _log_level(raw: str) -> str:
+    """Python's level names, and the pino names a Supabase Storage LOG_LEVEL holds."""
+    level = _LEVELS.get(raw.strip().lower())
+    if level is None:
+        raise ValueError(f"expected one of {', '.join(_LEVELS)}, got {raw!r}")
+    return level
+
+
+_SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _LOG = GROUPS
 
 
 @dataclass(frozen=True)
 class Settings:
     # server
-    host: str = "127.0.0.1"
-    port: int = 5000
-    s3_port: int = 9000
-    workers: int = 1
-    data_dir: str = ".s3proxy"
-    version: str = "0.1.0"
+    host: str = setting("127.0.0.1", "SERVER_HOST", "HOST", group=_SERVER, flag="--host",
+                        help="address to listen on")
+    port: int = setting(5000, "SERVER_PORT", "PORT", group=_SERVER, flag="--port", minimum=1, maximum=65535,
+                        help="REST port (the S3 API is also served under /s3 on it)")
+    s3_port: int = setting(9000, "S3_PORT", group=_SERVER, flag="--s3-port", minimum=1, maximum=65535,
+                           help="S3 port, S3 API at /")
+    workers: int = setting(0, "WORKERS", group=_SERVER, flag="--workers", minimum=0,
+                           shown_default="0 = one per CPU core", help="worker processes sharing the ports")
+    data_dir: str = setting(".s3proxy", "S3PROXY_DATA_DIR", group=_SERVER, flag="--data-dir",
+                            help="state folder: generated secrets, embedded Postgres, file backend; "
+                                 "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
+    version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
 
-    # database: None means "start the embedded Postgres under data_dir"
-    database_url: str | None = None
-    db_max_connections: int = 10
-    db_statement_timeout_ms: int = 30000
-    db_anon_role: str = "anon"
-    db_authenticated_role: str = "authenticated"
-    db_service_role: str = "service_role"
+    # database
+    database_url: str | None = setting(
+        None, "DATABASE_URL", group=_DB, flag="--database-url", secret=True,
+        shown_default="embedded Postgres (pgserver) in <data dir>/pg",
+        help="Postgres URL; its user must be able to SET ROLE to the anon, authenticated and service roles "
+             "(migrations create them, and a minimal auth schema, when missing)")
+    db_max_connections: int = setting(10, "DATABASE_MAX_CONNECTIONS", group=_DB, minimum=1,
+                                      help="connection pool size per worker process")
+    db_statement_timeout_ms: int = setting(30000, "DATABASE_STATEMENT_TIMEOUT", group=_DB, minimum=0,
+                                           help="statement timeout in milliseconds (0 = none)")
+    db_startup_timeout: int = setting(60, "DATABASE_STARTUP_TIMEOUT", group=_DB, minimum=0,
+                                      help="seconds to wait for Postgres to accept connections at start-up")
+    db_anon_role: str = setting("anon", "DB_ANON_ROLE", group=_DB,
+                                help="role of requests without a token (and of the anon key)")
+    db_service_role: str = setting("service_role", "DB_SERVICE_ROLE", group=_DB,
+                                   help="role that bypasses RLS (service key, S3 access keys)")
 
     # auth
-    jwt_secret: str = ""
-    jwt_algorithm: str = "HS256"
-    jwt_jwks: str | None = None  # JSON {"keys": [...], "urlSigningKey"?: {...}}
-    anon_key: str | None = None
-    service_key: str | None = None
+    jwt_secret: str = setting("", "AUTH_JWT_SECRET", "PGRST_JWT_SECRET", group=_AUTH, secret=True,
+                              shown_default="generated, kept in <data dir>/secrets.json",
+                              help="HS256 secret (raw UTF-8 bytes)")
+    jwt_algorithm: str = setting("HS256", "AUTH_JWT_ALGORITHM", "PGRST_JWT_ALGORITHM", group=_AUTH,
+                                 help="algorithm of tokens signed with the secret")
+    jwt_jwks: str | None = setting(None, "JWT_JWKS", group=_AUTH, secret=True,
+                                   help='JSON JWK set for RS256/ES256/EdDSA tokens ({"keys": [...]}); '
+                                        "its urlSigningKey, if any, signs URLs")
+    anon_key: str | None = setting(None, "ANON_KEY", group=_AUTH, secret=True, shown_default="minted",
+                                   help="anon token printed at start (and the secret of S3 session-token requests)")
+    service_key: str | None = setting(None, "SERVICE_KEY", group=_AUTH, secret=True, shown_default="minted",
+                                      help="service_role token printed at start")
 
     # storage backend
-    storage_backend: str = "file"  # file | s3
-    file_backend_path: str = ""
-    s3_bucket: str = "stub"
-    s3_endpoint: str | None = None
-    s3_region: str = "us-east-1"
-    s3_force_path_style: bool = True
-    s3_part_size: int = 16 * 1024 * 1024
-    tenant_id: str = "stub"
+    storage_backend: str = setting("file", "STORAGE_BACKEND", group=_BACKEND, flag="--backend",
+                                   choices=("file", "s3"), help="where object bytes live")
+    file_backend_path: str = setting("", "STORAGE_FILE_BACKEND_PATH", "FILE_STORAGE_BACKEND_PATH",
+                                     group=_BACKEND, shown_default="<data dir>/files",
+                                     help="root directory of the file backend")
+    s3_bucket: str = setting("stub", "STORAGE_S3_BUCKET", "GLOBAL_S3_BUCKET", group=_BACKEND,
+                             help="the one upstream bucket (s3 backend); the file backend's subfolder")
+    s3_endpoint: str | None = setting(None, "STORAGE_S3_ENDPOINT", "GLOBAL_S3_ENDPOINT", group=_BACKEND,
+                                      shown_default="AWS", help="upstream endpoint URL")
+    s3_region: str = setting("us-east-1", "STORAGE_S3_REGION", "REGION", "AWS_DEFAULT_REGION",
+                             group=_BACKEND, help="upstream region (signs upstream requests)")
+    s3_force_path_style: bool = setting(True, "STORAGE_S3_FORCE_PATH_STYLE", "GLOBAL_S3_FORCE_PATH_STYLE",
+                                        group=_BACKEND, help="path-style upstream URLs instead of virtual hosts")
+    s3_part_size: int = setting(16 * MiB, "STORAGE_S3_UPLOAD_PART_SIZE", group=_BACKEND, parse=parse_size,
+                                minimum=5 * MiB, help="upstream part size for bodies of unknown length")
+    s3_ca_bundle: str | None = setting(None, "AWS_CA_BUNDLE", group=_BACKEND, shown_default="system CAs",
+                                       help="PEM bundle that verifies the upstream's TLS certificate")
+    tenant_id: str = setting("stub", "TENANT_ID", "PROJECT_REF", group=_BACKEND,
+                             help="first segment of every data key; the access key of S3 session-token requests")
 
     # S3 protocol (our own S3 endpoint)
-    s3_protocol_access_key_id: str = ""
-    s3_protocol_access_key_secret: str = ""
-    s3_protocol_region: str = "us-east-1"
-    s3_protocol_prefix: str = ""
+    s3_protocol_access_key_id: str = setting("", "S3_PROTOCOL_ACCESS_KEY_ID", group=_S3,
+                                             shown_default="generated, kept in <data dir>/secrets.json",
+                                             help="access key id of the S3 endpoint (acts as service_role)")
+    s3_protocol_access_key_secret: str = setting("", "S3_PROTOCOL_ACCESS_KEY_SECRET", group=_S3, secret=True,
+                                                 shown_default="generated, kept in <data dir>/secrets.json",
+                                                 help="its secret; set both or neither")
+    s3_protocol_region: str = setting("us-east-1", "S3_PROTOCOL_REGION", "STORAGE_S3_REGION", "REGION",
+                                      group=_S3, help="region clients sign S3 requests for")
+    s3_protocol_prefix: str = setting("", "S3_PROTOCOL_PREFIX", group=_S3, parse=_path_prefix,
+                                      help="path prefix a gateway strips before us (e.g. /storage/v1)")
 
     # limits
-    upload_file_size_limit: int = 50 * 1024 * 1024 * 1024
-    upload_file_size_limit_standard: int = 0
-    upload_signed_url_expiration: int = 60 * 60 * 2
-    empty_bucket_max: int = 200_000
+    upload_file_size_limit: int = setting(50 * GiB, "UPLOAD_FILE_SIZE_LIMIT", "FILE_SIZE_LIMIT", group=_LIMITS,
+                                          parse=parse_size, minimum=0, help="global object size limit")
+    upload_file_size_limit_standard: int = setting(
+        0, "UPLOAD_FILE_SIZE_LIMIT_STANDARD", "FILE_SIZE_LIMIT_STANDARD_UPLOAD", group=_LIMITS,
+        parse=parse_size, minimum=0, shown_default="0 = off", help="limit for non-multipart uploads")
+    upload_signed_url_expiration: int = setting(
+        2 * 3600, "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", group=_LIMITS,
+        minimum=1, help="seconds a signed upload URL stays valid")
+    empty_bucket_max: int = setting(200_000, "STORAGE_EMPTY_BUCKET_MAX", group=_LIMITS, minimum=0,
+                                    help="most objects POST /bucket/:id/empty removes")
+
+    # logging
+    log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG, parse=_log_level,
+                             help="least severe level logged: debug, info, warning, error, critical "
+                                  "(also Supabase's trace, warn, fatal)")
+    log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
+                              help="text lines, or one JSON object per line")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values mean "not given"."""
@@ -87,63 +227,99 @@ class Settings:
         return dataclasses.replace(self, **given)  # type: ignore[arg-type]
 
 
+EXTERNAL = (
+    External(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), group=_BACKEND,
+             help="upstream credentials; read by botocore's credential chain, not by s3proxy"),
+    External(("AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"), group=_BACKEND,
+             help="where botocore's credential chain looks next (then web identity, container and instance roles)"),
+)
+
+
+def knobs() -> Iterator[tuple[dataclasses.Field[Any], Knob]]:
+    """Every configurable field with its Knob, in declaration order."""
+    for f in dataclasses.fields(Settings):
+        yield f, f.metadata["knob"]
+
+
+def environment_names() -> list[str]:
+    """Every variable the table documents, read or not, in table order."""
+    names = [name for _, knob in knobs() for name in knob.env]
+    names += [name for ext in EXTERNAL for name in ext.env]
+    return list(dict.fromkeys(names))
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _field_type(f: dataclasses.Field[Any]) -> type:
+    """The field's type with `| None` removed (annotations are strings here)."""
+    hint = _hints()[f.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint  # type: ignore[no-any-return]
+
+
+def convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
+    """`raw` as the field's value, or ConfigError naming `source` (a variable or a flag)."""
+    knob: Knob = f.metadata["knob"]
+    try:
+        if knob.parse is not None:
+            value = knob.parse(raw)
+        elif knob.choices:
+            value = next((c for c in knob.choices if c.lower() == raw.strip().lower()), None)
+            if value is None:
+                raise ValueError(f"expected one of {', '.join(knob.choices)}, got {raw!r}")
+        elif _field_type(f) is bool:
+            value = parse_bool(raw)
+        elif _field_type(f) is int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"expected an integer, got {raw!r}") from None
+        else:
+            value = raw
+    except ValueError as exc:
+        raise ConfigError(source, str(exc)) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if knob.minimum is not None and value < knob.minimum:
+            raise ConfigError(source, f"must be at least {show_value(knob, knob.minimum)}, got {raw!r}")
+        if knob.maximum is not None and value > knob.maximum:
+            raise ConfigError(source, f"must be at most {show_value(knob, knob.maximum)}, got {raw!r}")
+    return value
+
+
+def show_value(knob: Knob, value: Any) -> str:
+    """A value as a person would write it (sizes in KiB/MiB/GiB, booleans lower-case)."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if knob.parse is parse_size:
+        return show_size(value)
+    return str(value)
+
+
+def read_env(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, Any]]:
+    """Field name -> (the variable it came from, its value), for the fields set in `env`
+    (default: the process environment). An empty variable counts as unset, as in
+    Supabase Storage."""
+    env = os.environ if env is None else env
+    found: dict[str, tuple[str, Any]] = {}
+    for f, knob in knobs():
+        for name in knob.env:
+            raw = env.get(name)
+            if raw not in (None, ""):
+                assert raw is not None
+                found[f.name] = (name, convert(f, raw, name))
+                break
+    return found
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Read every variable we honour; unknown ones are ignored as Supabase does."""
-    e = os.environ if env is None else env
-    d = Settings()
-    backend = (_first(e, "STORAGE_BACKEND") or d.storage_backend).lower()
-    return Settings(
-        host=_first(e, "SERVER_HOST", "HOST") or d.host,
-        port=_int(_first(e, "SERVER_PORT", "PORT"), d.port) or d.port,
-        s3_port=_int(_first(e, "S3_PORT"), d.s3_port) or d.s3_port,
-        workers=_int(_first(e, "WORKERS"), d.workers) or d.workers,
-        data_dir=_first(e, "S3PROXY_DATA_DIR") or d.data_dir,
-        version=_first(e, "VERSION") or d.version,
-        database_url=_first(e, "DATABASE_URL"),
-        db_max_connections=_int(_first(e, "DATABASE_MAX_CONNECTIONS"), d.db_max_connections)
-        or d.db_max_connections,
-        db_statement_timeout_ms=_int(_first(e, "DATABASE_STATEMENT_TIMEOUT"), d.db_statement_timeout_ms)
-        or d.db_statement_timeout_ms,
-        db_anon_role=_first(e, "DB_ANON_ROLE") or d.db_anon_role,
-        db_authenticated_role=_first(e, "DB_AUTHENTICATED_ROLE") or d.db_authenticated_role,
-        db_service_role=_first(e, "DB_SERVICE_ROLE") or d.db_service_role,
-        jwt_secret=_first(e, "AUTH_JWT_SECRET", "PGRST_JWT_SECRET") or d.jwt_secret,
-        jwt_algorithm=_first(e, "AUTH_JWT_ALGORITHM", "PGRST_JWT_ALGORITHM") or d.jwt_algorithm,
-        jwt_jwks=_first(e, "JWT_JWKS"),
-        anon_key=_first(e, "ANON_KEY"),
-        service_key=_first(e, "SERVICE_KEY"),
-        storage_backend=backend,
-        file_backend_path=_first(e, "STORAGE_FILE_BACKEND_PATH", "FILE_STORAGE_BACKEND_PATH") or "",
-        s3_bucket=_first(e, "STORAGE_S3_BUCKET", "GLOBAL_S3_BUCKET") or d.s3_bucket,
-        s3_endpoint=_first(e, "STORAGE_S3_ENDPOINT", "GLOBAL_S3_ENDPOINT"),
-        s3_region=_first(e, "STORAGE_S3_REGION", "REGION", "AWS_DEFAULT_REGION") or d.s3_region,
-        s3_force_path_style=_bool(
-            _first(e, "STORAGE_S3_FORCE_PATH_STYLE", "GLOBAL_S3_FORCE_PATH_STYLE"), d.s3_force_path_style
-        ),
-        s3_part_size=max(
-            5 * 1024 * 1024,
-            _int(_first(e, "STORAGE_S3_UPLOAD_PART_SIZE"), d.s3_part_size) or d.s3_part_size,
-        ),
-        tenant_id=_first(e, "TENANT_ID", "PROJECT_REF") or d.tenant_id,
-        s3_protocol_access_key_id=_first(e, "S3_PROTOCOL_ACCESS_KEY_ID") or "",
-        s3_protocol_access_key_secret=_first(e, "S3_PROTOCOL_ACCESS_KEY_SECRET") or "",
-        s3_protocol_region=_first(e, "S3_PROTOCOL_REGION", "STORAGE_S3_REGION", "REGION")
-        or d.s3_protocol_region,
-        s3_protocol_prefix=(_first(e, "S3_PROTOCOL_PREFIX") or "").rstrip("/"),
-        upload_file_size_limit=_int(
-            _first(e, "UPLOAD_FILE_SIZE_LIMIT", "FILE_SIZE_LIMIT"), d.upload_file_size_limit
-        )
-        or d.upload_file_size_limit,
-        upload_file_size_limit_standard=_int(
-            _first(e, "UPLOAD_FILE_SIZE_LIMIT_STANDARD", "FILE_SIZE_LIMIT_STANDARD_UPLOAD"),
-            d.upload_file_size_limit_standard,
-        )
-        or 0,
-        upload_signed_url_expiration=_int(
-            _first(e, "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME"),
-            d.upload_signed_url_expiration,
-        )
-        or d.upload_signed_url_expiration,
-        empty_bucket_max=_int(_first(e, "STORAGE_EMPTY_BUCKET_MAX"), d.empty_bucket_max)
-        or d.empty_bucket_max,
-    )
+    """Every variable of the table; unknown ones are ignored, as Supabase does."""
+    found = read_env(env)
+    settings = Settings(**{name: value for name, (_, value) in found.items()})
+    if bool(settings.s3_protocol_access_key_id) != bool(settings.s3_protocol_access_key_secret):
+        raise ConfigError("S3_PROTOCOL_ACCESS_KEY_ID and S3_PROTOCOL_ACCESS_KEY_SECRET", "set both or neither")
+    return settings

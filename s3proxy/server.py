@@ -2,8 +2,9 @@
 
 `resolve()` fills in what the environment left out (an embedded Postgres from
 pgserver, a generated JWT secret and S3 key pair kept in the data directory, the
-local-directory backend). `serve()` binds both ports once, then forks the workers
-(`worker.py`), which share the listening sockets, so N processes serve the same ports.
+local-directory backend, one worker per core). `serve()` waits for Postgres, migrates,
+binds both ports once, then forks the workers (`worker.py`), which share the
+listening sockets, so N processes serve the same ports.
 
 The supervisor only forks, forwards signals and waits, so it imports little: the
 migration and the banner (asyncpg, the JWT library) run in a short-lived child
@@ -14,10 +15,8 @@ would add about 20 MiB to it for nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -27,27 +26,11 @@ from typing import Any
 import tornado.netutil
 
 from s3proxy.config import Settings
+from s3proxy.datadir import fill_secrets
 
 log = logging.getLogger("s3proxy")
 
 _embedded_pg: Any = None  # keeps the pgserver handle alive for the life of the process
-
-
-def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
-    """Secrets generated on first start and kept, so tokens and keys survive restarts."""
-    path = data_dir / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "jwt_secret": secrets.token_urlsafe(48),
-        "s3_access_key_id": secrets.token_hex(16),
-        "s3_access_key_secret": secrets.token_hex(32),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(values, f)
-    return values
 
 
 def start_embedded_postgres(folder: Path) -> str:
@@ -65,21 +48,33 @@ def start_embedded_postgres(folder: Path) -> str:
     return str(_embedded_pg.get_uri())
 
 
-def resolve(settings: Settings, *, need_database: bool = True) -> Settings:
-    """Fill in the embedded defaults for whatever is not configured."""
-    data_dir = Path(settings.data_dir).resolve()
-    kept = _load_or_create_secrets(data_dir)
-    changes: dict[str, Any] = {}
-    if not settings.jwt_secret:
-        changes["jwt_secret"] = kept["jwt_secret"]
-    if not settings.s3_protocol_access_key_id:
-        changes["s3_protocol_access_key_id"] = kept["s3_access_key_id"]
-        changes["s3_protocol_access_key_secret"] = kept["s3_access_key_secret"]
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, else an embedded Postgres started under the data directory."""
+    if settings.database_url is not None:
+        return settings.database_url
+    return start_embedded_postgres(Path(settings.data_dir).resolve() / "pg")
+
+
+def resolve(settings: Settings) -> Settings:
+    """Fill in the embedded defaults for whatever is not configured. The data directory
+    is written only for what is missing (secrets, database, file backend)."""
+    settings = fill_secrets(settings, create=True)
+    changes: dict[str, Any] = {"database_url": database_url(settings)}
     if settings.storage_backend == "file" and not settings.file_backend_path:
-        changes["file_backend_path"] = str(data_dir / "files")
-    if need_database and settings.database_url is None:
-        changes["database_url"] = start_embedded_postgres(data_dir / "pg")
+        changes["file_backend_path"] = str(Path(settings.data_dir).resolve() / "files")
+    if settings.workers <= 0:
+        changes["workers"] = os.cpu_count() or 1
     return settings.with_overrides(**changes)
+
+
+async def migrate_when_up(settings: Settings, url: str) -> list[str]:
+    """Wait for Postgres (DATABASE_STARTUP_TIMEOUT), then bring the schema up to date;
+    returns the migrations applied."""
+    from s3proxy.db.migrate import migrate
+    from s3proxy.db.wait import wait_for_database
+
+    await wait_for_database(url, settings.db_startup_timeout)
+    return await migrate(url)
 
 
 def banner(settings: Settings) -> str:
@@ -110,10 +105,8 @@ def banner(settings: Settings) -> str:
 def _migrate_and_render_banner(settings: Settings) -> str:
     import asyncio
 
-    from s3proxy.db.migrate import migrate
-
     assert settings.database_url is not None
-    asyncio.run(migrate(settings.database_url))
+    asyncio.run(migrate_when_up(settings, settings.database_url))
     return banner(settings)
 
 
@@ -129,6 +122,9 @@ def _in_child(work: Callable[[], str]) -> str:
             with os.fdopen(write_end, "w") as out:
                 out.write(work())
             code = 0
+        except SystemExit as exc:  # a start-up error already worded for the operator
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr, flush=True)
         except BaseException:
             log.exception("start-up failed")
         finally:

@@ -19,5 +19,6 @@ def make_backend(settings: Settings) -> Backend:
             region=settings.s3_region,
             force_path_style=settings.s3_force_path_style,
             part_size=settings.s3_part_size,
+            ca_bundle=settings.s3_ca_bundle,
         )
     raise SystemExit(f"unknown STORAGE_BACKEND {settings.storage_backend!r} (file | s3)")

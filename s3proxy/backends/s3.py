@@ -31,7 +31,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
@@ -322,7 +321,8 @@ class S3Backend(Backend):
     """Blobs as objects of `bucket`; data keys are used as object keys unchanged."""
 
     def __init__(self, *, bucket: str, endpoint: str | None = None, region: str = "us-east-1",
-                 force_path_style: bool = True, part_size: int = 16 * MiB, max_clients: int = 100) -> None:
+                 force_path_style: bool = True, part_size: int = 16 * MiB, max_clients: int = 100,
+                 ca_bundle: str | None = None) -> None:
         self.bucket, self.region, self.part_size = bucket, region, part_size
         endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
         parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
@@ -334,7 +334,7 @@ class S3Backend(Backend):
         self._credentials = botocore.session.get_session().get_credentials()
         if self._credentials is None:
             log.warning("no AWS credentials found; upstream requests go unsigned")
-        self._ca_certs = os.environ.get("AWS_CA_BUNDLE") or None
+        self._ca_certs = ca_bundle  # AWS_CA_BUNDLE, through Settings
         self._max_clients = max_clients
         self._client: PooledHTTPClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None

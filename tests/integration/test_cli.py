@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,19 +18,26 @@ import jwt as pyjwt
 import psutil
 import pytest
 
+from tests.proxy import TcpProxy, postgres_target, via_proxy
 from tests.rig import REPO, Postgres, Server, free_port, stop_process, wait_for_http
 
 
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`s3proxy ARGS` from this checkout, in `cwd`."""
+    env = (os.environ.copy() if env is None else env) | {"PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "s3proxy", *args], capture_output=True, text=True,
+                          env=env, cwd=str(cwd), timeout=120)
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
-    out = subprocess.run([sys.executable, "-m", "s3proxy", *args], capture_output=True, text=True,
-                         env=env, cwd=str(REPO), timeout=120)
+    out = _run(*args, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items()
-            if not k.startswith(("DATABASE_", "AUTH_JWT", "STORAGE_", "S3_PROTOCOL", "AWS_"))}
+            if not k.startswith(("DATABASE_", "AUTH_JWT", "STORAGE_", "S3_PROTOCOL", "AWS_", "S3PROXY_", "WORKERS"))}
 
 
 def test_serve_on_embedded_defaults_prints_what_a_user_needs(tmp_path: Path) -> None:
@@ -74,6 +82,37 @@ def test_token_claims(tmp_path: Path) -> None:
     claims = pyjwt.decode(token, "a-secret-for-the-token-command-0123456789", algorithms=["HS256"])
     assert claims["role"] == "authenticated" and claims["sub"] == "user-1"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
+    assert list(tmp_path.iterdir()) == []  # the secret is configured: nothing kept
+
+
+def test_a_bad_value_stops_with_one_line_naming_the_variable() -> None:
+    out = _run("serve", env=_clean_env() | {"WORKERS": "abc"})
+    assert out.returncode == 2
+    assert out.stderr == "s3proxy: WORKERS: expected an integer, got 'abc'\n"
+
+
+def test_token_and_keys_read_the_servers_data_dir_and_never_create_secrets(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    for command in ("keys", "token"):  # no secrets anywhere: a clear line, nothing created
+        out = _run(command, env=_clean_env(), cwd=elsewhere)
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("s3proxy: found neither ") and out.stderr.count("\n") == 1, out.stderr
+        assert "--data-dir" in out.stderr
+    assert list(elsewhere.iterdir()) == []
+
+    from s3proxy.config import Settings
+    from s3proxy.datadir import fill_secrets
+
+    kept = fill_secrets(Settings(data_dir=str(tmp_path / "state")), create=True)  # as `serve` does
+    env = _clean_env() | {"S3PROXY_DATA_DIR": str(tmp_path / "state")}
+    keys = _run("keys", env=env, cwd=elsewhere)
+    assert keys.returncode == 0, keys.stderr
+    assert kept.s3_protocol_access_key_id in keys.stdout and kept.s3_protocol_access_key_secret in keys.stdout
+    token = _run("token", "--role", "anon", env=env, cwd=elsewhere)
+    assert token.returncode == 0, token.stderr
+    assert pyjwt.decode(token.stdout.strip(), kept.jwt_secret, algorithms=["HS256"])["role"] == "anon"
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
@@ -87,10 +126,43 @@ def test_migrate_is_idempotent(postgres: Postgres, tmp_path: Path) -> None:
 def test_serve_help_documents_the_environment() -> None:
     text = _cli("serve", "--help")
     for name in ("DATABASE_URL", "AUTH_JWT_SECRET", "JWT_JWKS", "STORAGE_BACKEND", "STORAGE_FILE_BACKEND_PATH",
-                 "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION", "STORAGE_S3_FORCE_PATH_STYLE",
-                 "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET", "UPLOAD_FILE_SIZE_LIMIT",
+                 "FILE_STORAGE_BACKEND_PATH", "STORAGE_S3_BUCKET", "STORAGE_S3_ENDPOINT", "STORAGE_S3_REGION",
+                 "STORAGE_S3_FORCE_PATH_STYLE", "S3_PROTOCOL_ACCESS_KEY_ID", "S3_PROTOCOL_ACCESS_KEY_SECRET",
+                 "UPLOAD_FILE_SIZE_LIMIT", "LOG_LEVEL", "LOG_FORMAT", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
                  "--workers", "--s3-port", "--data-dir"):
         assert name in text
+
+
+def test_serve_waits_for_postgres_to_come_up(postgres: Postgres) -> None:
+    url = postgres.new_database("s3proxy_wait")
+    with TcpProxy(postgres_target(url)) as proxy:
+        proxy.cut()  # not up yet, as in `docker compose up`
+        srv = Server(backend="file", database_url=via_proxy(url, proxy.port),
+                     extra_env={"LOG_LEVEL": "INFO"})
+        threading.Timer(3.0, proxy.restore).start()
+        try:
+            srv.start()
+            assert httpx.get(srv.url + "bucket", headers=srv.headers()).status_code == 200
+            log = srv.log_tail(200)
+            assert re.search(r"waiting for Postgres at 127\.0\.0\.1:\d+/s3proxy_wait_\w+ \(attempt 1,", log), log
+            assert "Traceback" not in log
+        finally:
+            srv.close()
+
+
+def test_serve_gives_up_on_postgres_with_one_line(postgres: Postgres, tmp_path: Path) -> None:
+    url = postgres.new_database("s3proxy_nowait")
+    with TcpProxy(postgres_target(url)) as proxy:
+        proxy.cut()
+        env = _clean_env() | {"DATABASE_URL": via_proxy(url, proxy.port), "DATABASE_STARTUP_TIMEOUT": "2",
+                              "AUTH_JWT_SECRET": "s" * 40}
+        started = time.monotonic()
+        out = _run("serve", "--workers", "2", "--port", str(free_port()), "--s3-port", str(free_port()),
+                   "--data-dir", str(tmp_path), env=env)
+        assert out.returncode == 1 and time.monotonic() - started < 30
+        assert "Traceback" not in out.stderr, out.stderr
+        assert re.search(r"^s3proxy: Postgres at 127\.0\.0\.1:\d+/s3proxy_nowait_\w+ did not accept connections "
+                         r"within 2 s \(DATABASE_STARTUP_TIMEOUT\): ", out.stderr, re.M), out.stderr
 
 
 @pytest.mark.parametrize("workers", [2])
