@@ -66,10 +66,6 @@ class NoSuchVersion(Error):
     default_message = "The specified version does not exist."
 
 
-class NoSuchCORSConfiguration(Error):
-    default_message = "The CORS configuration does not exist"
-
-
 class RouteNotFound(Error):
     default_message = "Route not found"
 
@@ -198,10 +194,6 @@ class InvalidArgument(Error):
 
 class InvalidParameter(Error):
     default_message = "Invalid Parameter"
-
-
-class MissingParameter(Error):
-    default_message = "Missing Required Parameter"
 
 
 class InvalidBucketName(Error):

@@ -229,13 +229,6 @@ class AwsChunkedDecoder:
                 raise errors.SignatureDoesNotMatch()
 
 
-def decode_aws_chunked(source: AsyncIterable[bytes], *, signed: bool, auth: AuthResult | None,
-                       trailer_names: Sequence[str] = (), decoded_length: int | None = None,
-                       max_chunk: int = MAX_CHUNK) -> AwsChunkedDecoder:
-    return AwsChunkedDecoder(source, signed=signed, auth=auth, trailer_names=trailer_names,
-                             decoded_length=decoded_length, max_chunk=max_chunk)
-
-
 def stored_content_encoding(value: str | None) -> str | None:
     """Content-Encoding to store: `aws-chunked` is transport framing, not the object's."""
     if value is None:

@@ -13,8 +13,9 @@ from functools import partial
 from typing import Any
 
 from s3proxy.rest.render import iso
+from s3proxy.storage import metadata as meta
 from s3proxy.storage.listing import V1Entry, V2Page
-from s3proxy.storage.objects import ObjectInfo
+from s3proxy.storage.objectinfo import ObjectInfo
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
@@ -53,10 +54,10 @@ def info_json(info: ObjectInfo) -> dict[str, Any]:
         "name": info.name,
         "version": info.version,
         "bucket_id": info.bucket_id,
-        "size": info.metadata.get("size", info.metadata.get("contentLength")),
-        "content_type": info.metadata.get("mimetype"),
-        "cache_control": info.metadata.get("cacheControl"),
-        "etag": info.metadata.get("eTag"),
+        "size": info.metadata.get(meta.SIZE, info.metadata.get(meta.CONTENT_LENGTH)),
+        "content_type": info.metadata.get(meta.MIMETYPE),
+        "cache_control": info.metadata.get(meta.CACHE_CONTROL),
+        "etag": info.metadata.get(meta.ETAG),
         "metadata": info.user_metadata,
         "last_modified": iso(info.updated_at),
         "created_at": iso(info.created_at),

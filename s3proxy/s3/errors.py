@@ -27,7 +27,6 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.MissingBytes: S3Error("NoSuchKey", 404, "The specified key does not exist."),
     errors.NoSuchUpload: S3Error("NoSuchUpload", 404),
     errors.NoSuchVersion: S3Error("NoSuchVersion", 404),
-    errors.NoSuchCORSConfiguration: S3Error("NoSuchCORSConfiguration", 404),
     errors.RouteNotFound: S3Error("NoSuchKey", 404),
     errors.BucketAlreadyExists: S3Error("BucketAlreadyExists", 409, "The requested bucket name is not "
                                         "available. The bucket namespace is shared by all users of the "
@@ -61,7 +60,6 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.InvalidRequest: S3Error("InvalidRequest", 400),
     errors.InvalidArgument: S3Error("InvalidArgument", 400),
     errors.InvalidParameter: S3Error("InvalidArgument", 400),
-    errors.MissingParameter: S3Error("InvalidRequest", 400),
     errors.InvalidBucketName: S3Error("InvalidBucketName", 400, "The specified bucket is not valid."),
     errors.InvalidKey: S3Error("InvalidArgument", 400),
     errors.KeyTooLong: S3Error("KeyTooLongError", 400),

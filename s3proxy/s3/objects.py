@@ -136,7 +136,7 @@ async def delete_object(req: S3Request) -> S3Response:
     """204 whether or not the key existed (the bucket must exist)."""
     try:
         await store.delete_object(req.ctx, req.bucket_name, req.key_name)
-    except (errors.NoSuchKey, errors.InvalidKey):
+    except (errors.NoSuchKey, errors.InvalidKey, errors.KeyTooLong):
         await find_bucket_as_service(req.ctx, req.bucket_name)
     return S3Response(status=204)
 

@@ -42,11 +42,6 @@ def escape_all(texts: list[str]) -> list[str]:
     return [escape(text) for text in texts]
 
 
-def iso(when: datetime) -> str:
-    """S3's timestamp format in XML: 2024-01-01T00:00:00.000Z."""
-    return iso_millis(when)
-
-
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return escape(value)

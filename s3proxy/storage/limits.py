@@ -20,7 +20,9 @@ def validate_key(name: str) -> str:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise errors.InvalidKey(f"Invalid key: {name!r}") from exc
-    if len(encoded) > MAX_KEY_BYTES or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if len(encoded) > MAX_KEY_BYTES:
+        raise errors.KeyTooLong("Your key is too long")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise errors.InvalidKey(f"Invalid key: {name!r}")
     if any(segment in (".", "..") for segment in name.split("/")):
         # relative segments are refused by common upstreams (SeaweedFS) and mean path

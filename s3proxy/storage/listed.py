@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import asyncpg
 
+from s3proxy.storage import metadata as meta
+
 
 def iso_sql(column: str, fraction: str = "MS") -> str:
     """SQL for `column` as timefmt's text (milliseconds) or, with fraction="US",
@@ -41,8 +43,8 @@ class ListedKey(Listed):
 
     COLUMNS = ", ".join([
         "name", "owner_id",
-        """coalesce(metadata->>'eTag', '""') AS etag""",
-        "coalesce(metadata->>'size', metadata->>'contentLength', '0') AS size",
+        f"""coalesce(metadata->>'{meta.ETAG}', '""') AS etag""",
+        f"coalesce(metadata->>'{meta.SIZE}', metadata->>'{meta.CONTENT_LENGTH}', '0') AS size",
         f"{iso_sql('coalesce(updated_at, created_at, now())')} AS last_modified",
     ])
 
