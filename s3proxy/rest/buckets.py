@@ -6,7 +6,7 @@ from typing import Any
 
 from s3proxy import errors
 from s3proxy.rest.base import Auth, Policy, RestHandler
-from s3proxy.rest.render import bucket_json, client_accepts_bucket_type
+from s3proxy.rest.bucket_json import bucket_json, client_accepts_bucket_type
 from s3proxy.storage import buckets
 
 

@@ -12,7 +12,7 @@ import re
 from functools import partial
 from typing import Any
 
-from s3proxy.rest.render import iso
+from s3proxy.rest.bucket_json import iso
 from s3proxy.storage import metadata as meta
 from s3proxy.storage.listing import V1Entry, V2Page
 from s3proxy.storage.objectinfo import ObjectInfo
