@@ -6,18 +6,22 @@ serves the S3 API at `/` (path-style and virtual-host style).
 
 from __future__ import annotations
 
+from typing import Any
+
 import tornado.httputil
 import tornado.web
 
-from s3proxy.rest import buckets, health, listing, objects, signed
+from s3proxy.rest import buckets, health, listing, objects, signed, tus
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
+
+Route = tuple[str, type[tornado.web.RequestHandler]] | tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]
 
 _BUCKET = r"(?P<bucket_id>[^/]+)"
 _OBJECT = r"(?P<bucket_id>[^/]+)/(?P<key>.+)"
 
 
-def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+def rest_routes() -> list[Route]:
     return [
         (r"/status/?", health.StatusHandler),
         (r"/version/?", health.VersionHandler),
@@ -26,6 +30,18 @@ def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/bucket/{_BUCKET}/empty/?", buckets.EmptyBucketHandler),
         (rf"/bucket/{_BUCKET}/?", buckets.BucketHandler),
         *object_routes(),
+        *tus_routes(),
+    ]
+
+
+def tus_routes() -> list[Route]:
+    """Reference §2.5: the collection and its uploads, plain and signed (`x-signature`)."""
+    upload = r"(?P<upload_id>[^/]+)"
+    return [
+        (r"/upload/resumable/sign/?", tus.TusHandler, {"signed": True}),
+        (rf"/upload/resumable/sign/{upload}/?", tus.TusHandler, {"signed": True}),
+        (r"/upload/resumable/?", tus.TusHandler, {"signed": False}),
+        (rf"/upload/resumable/{upload}/?", tus.TusHandler, {"signed": False}),
     ]
 
 
@@ -49,7 +65,7 @@ def object_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     ]
 
 
-def s3_routes(prefix: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+def s3_routes(prefix: str) -> list[Route]:
     """S3 at `prefix` (path-style and virtual-host); one handler, the operation table is
     in s3/routing.py."""
     from s3proxy.s3.base import S3Handler

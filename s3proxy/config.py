@@ -107,6 +107,14 @@ def _path_prefix(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _public_url(raw: str) -> str:
+    """An absolute http(s) URL, kept without its trailing slash."""
+    url = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url, re.IGNORECASE):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return url
+
+
 _LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
            "error": "ERROR", "fatal": "CRITICAL", "critical": "CRITICAL"}
 
@@ -137,6 +145,14 @@ class Settings:
                             help="state folder: generated secrets, embedded Postgres, file backend; "
                                  "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
     version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
+    storage_public_url: str | None = setting(
+        None, "STORAGE_PUBLIC_URL", group=_SERVER, parse=_public_url, shown_default="the request's own",
+        help="the REST API's base URL as clients reach it (e.g. https://example.com/storage/v1): "
+             "TUS Location headers start with it")
+    request_allow_x_forwarded_path: bool = setting(
+        False, "REQUEST_ALLOW_X_FORWARDED_PATH", group=_SERVER,
+        help="trust X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix from a reverse proxy "
+             "when building TUS Location headers (without STORAGE_PUBLIC_URL)")
 
     # database
     database_url: str | None = setting(
@@ -211,6 +227,9 @@ class Settings:
     upload_signed_url_expiration: int = setting(
         2 * 3600, "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", group=_LIMITS,
         minimum=1, help="seconds a signed upload URL stays valid")
+    tus_url_expiry_ms: int = setting(
+        3600 * 1000, "TUS_URL_EXPIRY_MS", group=_LIMITS, minimum=1,
+        help="milliseconds a TUS upload may stay idle before it expires (410); sweep removes it later")
     empty_bucket_max: int = setting(200_000, "STORAGE_EMPTY_BUCKET_MAX", group=_LIMITS, minimum=0,
                                     help="most objects POST /bucket/:id/empty removes")
 

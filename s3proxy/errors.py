@@ -62,6 +62,12 @@ class NoSuchUpload(Error):
     default_message = "The specified upload does not exist."
 
 
+class UploadExpired(Error):
+    """A resumable upload left idle past its expiry (TUS answers 410 Gone)."""
+
+    default_message = "The file for this url no longer exists"
+
+
 class NoSuchVersion(Error):
     default_message = "The specified version does not exist."
 

@@ -88,9 +88,15 @@ class Backend(ABC):
                                start: int, end: int) -> PartInfo:
         """Store bytes `start..end` (inclusive) of blob `source` as one part."""
 
+    def etag_from_complete(self) -> bool:
+        """Will `complete_multipart` return the store's ETag of the assembled blob? Then a
+        caller that keeps the store's ETag (TUS, as Supabase does) need not hash parts."""
+        return False
+
     @abstractmethod
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
-        """Assemble the given parts, in order, into the blob at `key`."""
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> str | None:
+        """Assemble the given parts, in order, into the blob at `key`. Returns the store's
+        ETag (quoted) when `etag_from_complete()` promised one, else None."""
 
     @abstractmethod
     async def abort_multipart(self, key: str, upload_id: str) -> None:

@@ -578,12 +578,20 @@ class S3Backend(Backend):
         root = _check(response, "UploadPartCopy")
         return PartInfo(part_number, _text(root, "ETag"))
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+    def etag_from_complete(self) -> bool:
+        return True
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> str | None:
         body = _xml("CompleteMultipartUpload",
                     [_element("Part", PartNumber=str(p.part_number), ETag=p.etag) for p in parts])
         response = await self._fetch("POST", key, query={"uploadId": upload_id}, body=body, sign_body=True,
                                      headers={"Content-Type": "application/xml"})
-        _check(response, "CompleteMultipartUpload")
+        etag = _text(_check(response, "CompleteMultipartUpload"), "ETag").strip()
+        if not etag:  # not every store says it there; the object's own header does
+            etag = (await self._head(key)).get("ETag", "").strip()
+        if not etag:
+            raise errors.BackendError("upstream CompleteMultipartUpload: no ETag")
+        return etag if etag.startswith('"') else f'"{etag}"'
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         response = await self._fetch("DELETE", key, query={"uploadId": upload_id})

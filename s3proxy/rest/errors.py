@@ -27,6 +27,7 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.MissingBytes: RestError(404, "Not found", code="NoSuchKey"),
     errors.NoSuchUpload: RestError(404, "NoSuchUpload"),
     errors.NoSuchVersion: RestError(404, "NoSuchVersion"),
+    errors.UploadExpired: RestError(410, "UploadExpired"),
     errors.RouteNotFound: RestError(404, "Not Found", code="InvalidRequest", http=404),
     errors.BucketAlreadyExists: RestError(409, "Duplicate"),
     errors.BucketAlreadyOwnedByYou: RestError(409, "Duplicate", code="BucketAlreadyExists"),

@@ -27,6 +27,7 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.MissingBytes: S3Error("NoSuchKey", 404, "The specified key does not exist."),
     errors.NoSuchUpload: S3Error("NoSuchUpload", 404),
     errors.NoSuchVersion: S3Error("NoSuchVersion", 404),
+    errors.UploadExpired: S3Error("NoSuchUpload", 404),
     errors.RouteNotFound: S3Error("NoSuchKey", 404),
     errors.BucketAlreadyExists: S3Error("BucketAlreadyExists", 409, "The requested bucket name is not "
                                         "available. The bucket namespace is shared by all users of the "
