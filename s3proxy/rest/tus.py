@@ -57,6 +57,7 @@ class TusHandler(RestHandler):
             raise errors.MethodNotAllowed(f"Route {self.request.method}:{self.request.path} not found")
         operation = OPERATIONS[method] + ("_signed" if self.signed else "")
         headers = self.request.headers
+        principal = None if self.signed else self.authenticate(Auth.JWT)  # first, as the reference
         self._tus_errors = True
         if upload_id is None:
             self._new = tus_wire.new_upload(headers, upsert=header_true(headers.get("x-upsert")))
@@ -64,10 +65,11 @@ class TusHandler(RestHandler):
         else:
             self._ref = tus_wire.decode_id(upload_id)
             target = (self._ref.bucket_id, self._ref.name)
-        self._tus_errors = False
-        principal = self._signed_principal(*target) if self.signed else self.authenticate(Auth.JWT)
+        if principal is None:  # the token names the object: verified once the request names it
+            self._tus_errors = False
+            principal = self._signed_principal(*target)
+            self._tus_errors = True
         self.ctx = Ctx(self.store, principal, operation, self.request_info())
-        self._tus_errors = True
         if headers.get("Tus-Resumable") != tus_wire.TUS_VERSION:
             raise errors.PreconditionFailed("Unsupported version")
         if self.grant is not None and self._new is not None:

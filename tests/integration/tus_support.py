@@ -9,7 +9,7 @@ import io
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ class TusClient:
     def create(self, bucket: str, name: str, length: int | None, *, body: bytes | None = None, upsert: bool = False,
                path: str = "upload/resumable", headers: dict[str, str] | None = None,
                **meta: object) -> httpx.Response:
-        h = {"Upload-Metadata": metadata(bucketName=bucket, objectName=name, **meta), **(headers or {})}
+        h = {"Upload-Metadata": metadata(bucketName=bucket, objectName=name, **meta)}
         if length is None:
             h["Upload-Defer-Length"] = "1"
         else:
@@ -51,6 +51,7 @@ class TusClient:
             h["x-upsert"] = "true"
         if body is not None:
             h["Content-Type"] = OFFSET_TYPE
+        h.update(headers or {})
         return self.http.post(self.base + path, headers=h, content=body)
 
     def patch(self, url: str, offset: int, data: bytes, **headers: str) -> httpx.Response:
@@ -131,7 +132,8 @@ class PrefixProxy:
         self.server.server_close()
 
 
-def raw_patch_cut(server: Server, url: str, offset: int, declared: int, send: Iterator[bytes], token: str) -> None:
+def raw_patch_cut(url: str, offset: int, declared: int, send: Iterator[bytes], token: str,
+                  before_hanging_up: Callable[[], object] = lambda: None) -> None:
     """A PATCH that announces `declared` bytes, sends what `send` yields, then hangs up."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
@@ -141,4 +143,5 @@ def raw_patch_cut(server: Server, url: str, offset: int, declared: int, send: It
         sock.sendall(head.encode())
         for chunk in send:
             sock.sendall(chunk)
+        before_hanging_up()
         sock.shutdown(socket.SHUT_RDWR)
