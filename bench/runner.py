@@ -145,7 +145,7 @@ def run_target(target: Target, ctx: Context, plan: Plan) -> list[dict[str, Any]]
     for scn in RATE_SCENARIOS:
         if scn.name in wanted:
             tasks.append(functools.partial(_rate, target, scn, "rate", ctx, plan))
-    large = [s for s in LARGE_SCENARIOS if s.name in wanted and not (target.is_upstream and s.protocol == "rest")]
+    large = [s for s in LARGE_SCENARIOS if s.name in wanted and not (target.is_upstream and s.protocol != "s3")]
     if large:
         uploaded: dict[str, bool] = {}
         tasks.append(lambda: [_large(target, scn, plan, uploaded) for scn in large])
