@@ -47,6 +47,29 @@ def _segment(text: str) -> str:
     return name
 
 
+def _join(parts: list[Path], target: Path) -> None:
+    """Concatenate the part files into `target` (copy_file_range: no copy through user space)."""
+    with open(target, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                left = os.fstat(src.fileno()).st_size
+                try:
+                    if not hasattr(os, "copy_file_range"):  # not Linux
+                        raise OSError(errno.ENOSYS, "copy_file_range")
+                    while left > 0:
+                        done = os.copy_file_range(src.fileno(), out.fileno(), left)
+                        if done == 0:
+                            break
+                        left -= done
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                        raise
+                    shutil.copyfileobj(src, out, 1024 * 1024)  # copy_file_range unsupported here
+                    left = 0
+                if left:
+                    raise errors.InvalidPart()
+
+
 class FileBackend(Backend):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -204,14 +227,21 @@ class FileBackend(Backend):
             if not part.exists():
                 raise errors.InvalidPart()
 
-        async def joined() -> AsyncIterator[bytes]:
-            for part in files:
-                with open(part, "rb") as f:
-                    while data := f.read(CHUNK):
-                        yield data
-                        await asyncio.sleep(0)
-
-        await self._write(self.path_of(key), joined(), None)
+        target = self.path_of(key)
+        tmp = self._tmp / uuid.uuid4().hex
+        try:  # in a thread, and by the kernel where it can: a 1 GiB join took 3 s of the event loop
+            await asyncio.to_thread(_join, files, tmp)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the first file of its folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise (_full(exc) or exc) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         shutil.rmtree(folder, ignore_errors=True)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
