@@ -284,3 +284,26 @@ def test_a_client_that_hangs_up_leaves_a_resumable_upload(server: Server, tus: T
     assert 0 < offset < 20 * MiB and offset % MiB == 0  # the parts that were complete, nothing more
     assert r.status_code == 204, r.text
     assert http.get(f"object/{bucket}/cut.bin").content == data
+
+
+def test_patch_bodies_without_a_content_length(server: Server, tus: TusClient, http: httpx.Client,
+                                               bucket: str) -> None:
+    """Chunked PATCH bodies: a part's worth is buffered at a time, the rest kept as a segment."""
+    data = blob(12 * MiB + 99)
+
+    def chunked(piece: bytes) -> Iterator[bytes]:
+        for i in range(0, len(piece), 300_000):
+            yield piece[i: i + 300_000]
+
+    url = tus.create(bucket, "chunked.bin", None).headers["Location"]
+    r = tus.http.patch(url, headers={"Upload-Offset": "0", "Content-Type": OFFSET_TYPE},
+                       content=chunked(data[:7 * MiB]))
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == str(7 * MiB)
+    r = tus.http.patch(url, headers={"Upload-Offset": str(7 * MiB), "Content-Type": OFFSET_TYPE,
+                                     "Upload-Length": str(len(data))}, content=chunked(data[7 * MiB:]))
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == str(len(data))
+    assert http.get(f"object/{bucket}/chunked.bin").content == data
+    url = tus.create(bucket, "chunked-over.bin", 10).headers["Location"]
+    r = tus.http.patch(url, headers={"Upload-Offset": "0", "Content-Type": OFFSET_TYPE},
+                       content=chunked(b"x" * 11))
+    assert r.status_code == 413

@@ -227,3 +227,34 @@ def test_expired_uploads_are_swept(backend: str, postgres: Postgres, request: py
         assert srv.sql("SELECT count(*) AS n FROM storage.s3proxy_tus_uploads")[0]["n"] == 0
         assert tus.head(url).status_code == 404 and tus.head(done).status_code == 404
         assert download(srv, bucket, "done.bin") == b"abc"
+
+
+def test_memory_is_bounded_whatever_the_size(backend: str, postgres: Postgres,
+                                             request: pytest.FixtureRequest) -> None:
+    """A 384 MiB upload in one PATCH (tuspy's default) and in 6 MiB PATCHes: the server's
+    summed RSS stays within 48 MiB of its idle value (parts stream; nothing is whole)."""
+    from tests.integration.test_unauthenticated_memory import Sampler, idle_rss
+
+    size = 384 * MiB
+    piece = bytes(range(256)) * (MiB // 256)
+
+    def stream(n: int) -> Iterator[bytes]:
+        for i in range(0, n, MiB):
+            yield piece[: min(MiB, n - i)]
+
+    with own_server(backend, postgres, backend_upstream(request, backend)) as srv:
+        bucket = make_bucket(srv)
+        tus = TusClient(srv)
+        for name, chunk in (("one.bin", size), ("six.bin", 6 * MiB)):
+            url = tus.create(bucket, name, size).headers["Location"]
+            before = idle_rss(srv)
+            with Sampler(srv) as sampler:
+                for offset in range(0, size, chunk):
+                    n = min(chunk, size - offset)
+                    r = tus.http.patch(url, headers={"Upload-Offset": str(offset), "Content-Type": OFFSET_TYPE,
+                                                     "Content-Length": str(n)}, content=stream(n))
+                    assert r.status_code == 204, r.text
+            grown = (sampler.peak - before) / MiB
+            assert grown < 48, f"{name}: RSS grew by {grown:.0f} MiB"
+            head = httpx.head(srv.url + f"object/{bucket}/{name}", headers=srv.headers())
+            assert head.headers["Content-Length"] == str(size)
