@@ -19,6 +19,7 @@ import pytest
 
 from s3proxy.auth.principal import Principal
 from s3proxy.config import settings_from_env
+from s3proxy.rest.tus_wire import decode_id
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.tus import TusSweep, sweep_tus_uploads
 from s3proxy.worker import build_storage
@@ -191,17 +192,17 @@ def _sweep(server: Server, older_than: timedelta, dry_run: bool, monkeypatch: py
     return asyncio.run(go())
 
 
-def _staged(server: Server, upstream: Any) -> list[str]:
-    """What TUS uploads keep in the backend outside objects: segments and multipart parts."""
+def _staged(server: Server, upstream: Any, upload_id: str) -> list[str]:
+    """What the TUS upload keeps in the backend outside objects: segments and multipart parts."""
     if upstream is None:
         root = Path(server.workdir) / "files"
-        found = [str(p) for p in (root / "__s3proxy_tus").rglob("*") if p.is_file()]
+        found = [str(p) for p in (root / "__s3proxy_tus" / "stub" / upload_id).rglob("*") if p.is_file()]
         return found + [str(p) for p in (root / ".multipart").rglob("*") if p.is_file()]
     client = upstream.client()
-    found = [o["Key"] for o in client.list_objects_v2(Bucket=upstream.bucket, Prefix="__s3proxy_tus/")
+    found = [o["Key"] for o in client.list_objects_v2(Bucket=upstream.bucket, Prefix=f"__s3proxy_tus/stub/{upload_id}/")
              .get("Contents", [])]
     return found + [u["Key"] for u in client.list_multipart_uploads(Bucket=upstream.bucket).get("Uploads", [])
-                    if u["Key"].startswith("stub/tus/")]
+                    if u["Key"].endswith(f"/{upload_id}")]
 
 
 def test_expired_uploads_are_swept(backend: str, postgres: Postgres, request: pytest.FixtureRequest,
@@ -211,19 +212,20 @@ def test_expired_uploads_are_swept(backend: str, postgres: Postgres, request: py
         bucket = make_bucket(srv)
         tus = TusClient(srv)
         url = tus.create(bucket, "abandoned.bin", 20 * MiB).headers["Location"]
+        upload_id = decode_id(url.rsplit("/", 1)[1]).upload_id
         assert tus.patch(url, 0, blob(6 * MiB)).status_code == 204  # a part
         assert tus.patch(url, 6 * MiB, blob(1000)).status_code == 204  # a segment
         done = tus.create(bucket, "done.bin", 3, body=b"abc").headers["Location"]
-        assert _staged(srv, upstream)
+        assert _staged(srv, upstream, upload_id)
         assert _sweep(srv, timedelta(0), False, monkeypatch) == TusSweep(0, 0)  # nothing has expired yet
         time.sleep(2)
         r = tus.head(url)
         assert (r.status_code, tus.patch(url, 6 * MiB + 1000, b"x").status_code) == (410, 410)
         assert _sweep(srv, timedelta(hours=1), False, monkeypatch) == TusSweep(0, 0)  # not idle that long
         assert _sweep(srv, timedelta(0), True, monkeypatch) == TusSweep(1, 1)
-        assert _staged(srv, upstream)
+        assert _staged(srv, upstream, upload_id)
         assert _sweep(srv, timedelta(0), False, monkeypatch) == TusSweep(1, 1)
-        assert _staged(srv, upstream) == []
+        assert _staged(srv, upstream, upload_id) == []
         assert srv.sql("SELECT count(*) AS n FROM storage.s3proxy_tus_uploads")[0]["n"] == 0
         assert tus.head(url).status_code == 404 and tus.head(done).status_code == 404
         assert download(srv, bucket, "done.bin") == b"abc"

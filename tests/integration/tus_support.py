@@ -96,6 +96,7 @@ class PrefixProxy:
                 pass
 
             def _forward(self) -> None:
+                proxy.seen.append((self.command, self.path))
                 if not self.path.startswith(prefix + "/"):
                     self.send_error(404)
                     return
@@ -117,7 +118,6 @@ class PrefixProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 conn.close()
-                proxy.seen.append((self.command, self.path))
 
             do_GET = do_POST = do_PATCH = do_HEAD = do_DELETE = do_OPTIONS = do_PUT = _forward
 
