@@ -307,3 +307,23 @@ def test_patch_bodies_without_a_content_length(server: Server, tus: TusClient, h
     r = tus.http.patch(url, headers={"Upload-Offset": "0", "Content-Type": OFFSET_TYPE},
                        content=chunked(b"x" * 11))
     assert r.status_code == 413
+
+
+def test_policies_see_the_tus_operation_names(server: Server, bucket: str, http: httpx.Client) -> None:
+    """RLS policies read storage.operation(): storage.tus.upload.create on creation,
+    storage.tus.upload.part on PATCH (reference §5.5)."""
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    check = (f"bucket_id = '{bucket}' AND storage.operation() IN "
+             "('storage.tus.upload.create', 'storage.tus.upload.part')")
+    server.sql(f'CREATE POLICY "{tag}" ON storage.objects FOR INSERT TO authenticated WITH CHECK ({check})')
+    token = server.token("authenticated", sub="carol")
+    carol = TusClient(server, token)
+    try:
+        r = httpx.post(server.url + f"object/{bucket}/rest.bin", content=b"x", headers=server.headers(token))
+        assert r.json()["message"] == RLS_DENIED  # storage.object.upload is not allowed
+        url = carol.create(bucket, "tus.bin", 4).headers["Location"]
+        assert carol.patch(url, 0, b"abcd").status_code == 204
+        assert http.get(f"object/{bucket}/tus.bin").content == b"abcd"
+    finally:
+        server.sql(f'DROP POLICY "{tag}" ON storage.objects')
+        carol.close()
