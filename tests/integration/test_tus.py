@@ -327,3 +327,20 @@ def test_policies_see_the_tus_operation_names(server: Server, bucket: str, http:
     finally:
         server.sql(f'DROP POLICY "{tag}" ON storage.objects')
         carol.close()
+
+
+def test_method_override_for_clients_without_patch(server: Server, tus: TusClient, http: httpx.Client,
+                                                   bucket: str) -> None:
+    """tus-js-client's overridePatchMethod: POST with X-HTTP-Method-Override: PATCH / DELETE."""
+    url = tus.create(bucket, "override.bin", 6).headers["Location"]
+    r = tus.http.post(url, headers={"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0",
+                                    "Content-Type": OFFSET_TYPE}, content=b"abc")
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == "3"
+    r = tus.http.post(url, headers={"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "3",
+                                    "Content-Type": OFFSET_TYPE}, content=b"def")
+    assert r.status_code == 204
+    assert http.get(f"object/{bucket}/override.bin").content == b"abcdef"
+    url = tus.create(bucket, "gone.bin", 6).headers["Location"]
+    assert tus.http.post(url, headers={"X-HTTP-Method-Override": "DELETE"}).status_code == 204
+    assert tus.head(url).status_code == 404
+    assert tus.http.post(url, content=b"x").status_code == 405  # a plain POST to an upload is no request
