@@ -12,6 +12,7 @@ import tornado.web
 from s3proxy.rest import buckets, health, listing, objects, signed
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
+from s3proxy.web.handler import StreamingHandler
 
 _BUCKET = r"(?P<bucket_id>[^/]+)"
 _OBJECT = r"(?P<bucket_id>[^/]+)/(?P<key>.+)"
@@ -67,8 +68,12 @@ class Application(tornado.web.Application):
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        """Every finished request: the access log and the metrics (web/access.py)."""
         Application.requests.pop(id(handler.request), None)
-        super().log_request(handler)
+        if isinstance(handler, StreamingHandler):
+            handler.record_access()
+        else:
+            super().log_request(handler)
 
 
 def in_flight() -> int:

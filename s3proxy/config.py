@@ -137,6 +137,10 @@ class Settings:
                             help="state folder: generated secrets, embedded Postgres, file backend; "
                                  "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
     version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
+    request_id_header: str = setting(
+        "X-Request-Id", "REQUEST_TRACE_HEADER", "REQUEST_ID_HEADER", group=_SERVER,
+        help="REST response header carrying the request id the access log names; a caller's (gateway's) id in "
+             "this request header is adopted (S3 answers carry x-amz-request-id)")
 
     # database
     database_url: str | None = setting(
@@ -217,9 +221,13 @@ class Settings:
     # logging
     log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG, parse=_log_level,
                              help="least severe level logged: debug, info, warning, error, critical "
-                                  "(also Supabase's trace, warn, fatal)")
+                                  "(also Supabase's trace, warn, fatal). The access log (logger s3proxy.access) "
+                                  "writes one line per request: at info below 400, warning for 4xx, error for 5xx")
     log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
-                              help="text lines, or one JSON object per line")
+                              help="text lines, or one JSON object per line (access lines then carry protocol, "
+                                   "method, path, status, error, error_status, operation, bucket, key, bytes_in, "
+                                   "bytes_out, duration_ms, request_id, remote, aborted as fields); credentials "
+                                   "are redacted in both")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values mean "not given"."""
@@ -314,6 +322,13 @@ def read_env(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, Any]]
                 found[f.name] = (name, convert(f, raw, name))
                 break
     return found
+
+
+def export_to_libraries(name: str, value: str) -> None:
+    """Set an environment variable for a library configured only that way (the metrics
+    directory prometheus_client reads), so that this module stays the only one to touch
+    os.environ."""
+    os.environ[name] = value
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:

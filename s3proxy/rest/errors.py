@@ -8,7 +8,6 @@ retry logic act on those (429, 503, 544), and the reference sends them too.
 
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
 from s3proxy import errors
@@ -114,6 +113,3 @@ def rest_body(error: errors.Error) -> dict[str, str]:
         "code": entry.code or error.code,
     }
 
-
-def rest_json(error: errors.Error) -> str:
-    return json.dumps(rest_body(error), separators=(",", ":"), ensure_ascii=False)

@@ -43,6 +43,7 @@ class AwsHeaders(tornado.httputil.HTTPHeaders):
 
 
 class S3Handler(StreamingHandler):
+    protocol = "s3"
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")  # type: ignore[assignment]
 
     def initialize(self, prefix: str = "") -> None:
@@ -57,13 +58,15 @@ class S3Handler(StreamingHandler):
         super().clear()
         self._headers = AwsHeaders(self._headers)
 
+    def new_request_id(self) -> str:
+        return uuid.uuid4().hex[:16].upper()
+
+    def request_id_header(self) -> str:
+        return "x-amz-request-id"
+
     def set_default_headers(self) -> None:
-        # runs from RequestHandler.__init__, before initialize()
-        if not hasattr(self, "request_id"):
-            self.request_id = uuid.uuid4().hex[:16].upper()
-        self.clear_header("Server")
+        super().set_default_headers()
         self.clear_header("Content-Type")
-        self.set_header("x-amz-request-id", self.request_id)
 
     # --- request ---------------------------------------------------------------------
 
@@ -74,9 +77,11 @@ class S3Handler(StreamingHandler):
         except UnicodeDecodeError:
             raise errors.InvalidURI() from None
         self.resource = "/" + "/".join(p for p in (bucket, key) if p is not None)
+        self.bucket, self.key = bucket, key
         headers = {k.lower(): v for k, v in req.headers.get_all()}
         query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
         route = find_route(req.method or "", bucket, key, query, headers)
+        self.operation = route.name
         self.max_body = self.store.settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
         principal, auth = authenticate(self.store, req.method or "", req.path, req.query, req.headers.get_all())
         ctx = Ctx(self.store, principal, route.name, RequestInfo(method=req.method or "", path=req.uri or "",
@@ -128,6 +133,7 @@ class S3Handler(StreamingHandler):
 
     def render_error(self, error: errors.Error) -> bytes:
         mapped = s3_error(error)
+        self.error_code = mapped.code
         if mapped.status >= 500 and mapped.code not in ("SlowDown", "ServiceUnavailable"):
             log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         self.set_status(mapped.status)
