@@ -10,6 +10,7 @@ import tornado.httputil
 import tornado.web
 
 from s3proxy.rest import buckets, health, listing, objects, signed
+from s3proxy.rest import metrics as metrics_route
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
 from s3proxy.web.handler import StreamingHandler
@@ -23,6 +24,7 @@ def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/status/?", health.StatusHandler),
         (r"/version/?", health.VersionHandler),
         (r"/health/?", health.HealthHandler),
+        (r"/metrics/?", metrics_route.MetricsHandler),
         (r"/bucket/?", buckets.BucketsHandler),
         (rf"/bucket/{_BUCKET}/empty/?", buckets.EmptyBucketHandler),
         (rf"/bucket/{_BUCKET}/?", buckets.BucketHandler),

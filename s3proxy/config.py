@@ -64,12 +64,12 @@ class External:
     group: str
 
 
-GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "logging")
+GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "logging and metrics")
 
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
     "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
-    "S3_PROTOCOL_REGION", "LOG_FORMAT",
+    "S3_PROTOCOL_REGION", "LOG_FORMAT", "METRICS_ENABLED", "METRICS_TOKEN", "PROMETHEUS_MULTIPROC_DIR",
 })
 
 
@@ -223,6 +223,15 @@ class Settings:
                              help="least severe level logged: debug, info, warning, error, critical "
                                   "(also Supabase's trace, warn, fatal). The access log (logger s3proxy.access) "
                                   "writes one line per request: at info below 400, warning for 4xx, error for 5xx")
+    metrics_enabled: bool = setting(True, "METRICS_ENABLED", group=_LOG,
+                                    help="serve Prometheus metrics at GET /metrics on the REST port (summed over "
+                                         "the workers)")
+    metrics_token: str | None = setting(None, "METRICS_TOKEN", group=_LOG, secret=True, shown_default="none: open",
+                                        help="when set, /metrics wants `Authorization: Bearer <this>`")
+    metrics_dir: str = setting("", "PROMETHEUS_MULTIPROC_DIR", group=_LOG,
+                               shown_default="/dev/shm/s3proxy-metrics-<user>-<port> (else in the temp folder)",
+                               help="folder where each worker keeps its counts for /metrics to sum; emptied at "
+                                    "start (the default one is removed at exit)")
     log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
                               help="text lines, or one JSON object per line (access lines then carry protocol, "
                                    "method, path, status, error, error_status, operation, bucket, key, bytes_in, "

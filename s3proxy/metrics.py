@@ -21,7 +21,9 @@ What is counted (labels in brackets):
   every pooled connection busy, and how long they waited (db/slots.py);
 - `s3proxy_upstream_errors_total` [call, kind]: failed upstream calls of the s3
   backend, `unavailable` (connection, 502-504, SlowDown) or `error` (anything else
-  unexpected); expected answers (NoSuchKey...) are not counted.
+  unexpected); expected answers (NoSuchKey...) are not counted;
+- `s3proxy_resident_memory_bytes`: the workers' summed RSS, sampled every few
+  seconds (prometheus_client's process metrics see one process only).
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class _Metrics:
                                    buckets=WAIT_BUCKETS)
         self.upstream_errors = Counter("s3proxy_upstream_errors", "Failed calls to the upstream S3 store",
                                        ["call", "kind"])
+        self.memory = Gauge("s3proxy_resident_memory_bytes", "Resident memory of the workers",
+                            multiprocess_mode="livesum")
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -176,6 +180,18 @@ def pool_waited(seconds: float) -> None:
 def upstream_error(call: str, kind: str) -> None:
     if _active is not None:
         _active.child(_active.upstream_errors, call, kind).inc()
+
+
+def sample_memory() -> None:
+    """This worker's RSS into the summed gauge (Linux; nothing elsewhere)."""
+    if _active is None:
+        return
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return
+    _active.memory.set(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -61,6 +61,10 @@ def test_upstream_down_then_back(outage: tuple[Server, TcpProxy]) -> None:
         assert ready.json()["healthy"] is False and ready.json()["database"]["ok"] is True
         assert ready.json()["backend"]["ok"] is False and ready.json()["backend"]["type"] == "s3"
         assert ready.json()["backend"]["error"] in ("BackendUnavailable", "Timeout")
+        scrape = httpx.get(srv.url + "metrics").text
+        failed = [line for line in scrape.splitlines()
+                  if line.startswith("s3proxy_upstream_errors_total{") and 'kind="unavailable"' in line]
+        assert failed and sum(float(line.rsplit(" ", 1)[1]) for line in failed) >= 3, scrape
     finally:
         proxy.restore()
 
