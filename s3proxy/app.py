@@ -9,7 +9,7 @@ from __future__ import annotations
 import tornado.httputil
 import tornado.web
 
-from s3proxy.rest import buckets, health, listing, objects, signed
+from s3proxy.rest import buckets, docs, health, listing, objects, signed
 from s3proxy.rest import metrics as metrics_route
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
@@ -25,6 +25,8 @@ def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/version/?", health.VersionHandler),
         (r"/health/?", health.HealthHandler),
         (r"/metrics/?", metrics_route.MetricsHandler),
+        (r"/openapi\.json", docs.OpenApiHandler),
+        (r"/documentation/?", docs.DocumentationHandler),
         (r"/bucket/?", buckets.BucketsHandler),
         (rf"/bucket/{_BUCKET}/empty/?", buckets.EmptyBucketHandler),
         (rf"/bucket/{_BUCKET}/?", buckets.BucketHandler),

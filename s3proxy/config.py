@@ -137,6 +137,9 @@ class Settings:
                             help="state folder: generated secrets, embedded Postgres, file backend; "
                                  "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
     version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
+    expose_docs: bool = setting(True, "EXPOSE_DOCS", group=_SERVER,
+                                help="serve GET /openapi.json (OpenAPI 3 of the REST routes) and /documentation "
+                                     "(an HTML page of the same)")
     request_id_header: str = setting(
         "X-Request-Id", "REQUEST_TRACE_HEADER", "REQUEST_ID_HEADER", group=_SERVER,
         help="REST response header carrying the request id the access log names; a caller's (gateway's) id in "
