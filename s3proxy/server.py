@@ -57,16 +57,22 @@ def database_url(settings: Settings) -> str:
     return start_embedded_postgres(Path(settings.data_dir).resolve() / "pg")
 
 
-def resolve(settings: Settings) -> Settings:
-    """Fill in the embedded defaults for whatever is not configured. The data directory
-    is written only for what is missing (secrets, database, file backend)."""
-    settings = fill_secrets(settings, create=True)
+def resolve_stores(settings: Settings) -> Settings:
+    """The database and the file backend's folder, embedded defaults filled in (also
+    what `s3proxy sweep` needs)."""
     changes: dict[str, Any] = {"database_url": database_url(settings)}
     if settings.storage_backend == "file" and not settings.file_backend_path:
         changes["file_backend_path"] = str(Path(settings.data_dir).resolve() / "files")
-    if settings.workers <= 0:
-        changes["workers"] = os.cpu_count() or 1
     return settings.with_overrides(**changes)
+
+
+def resolve(settings: Settings) -> Settings:
+    """Fill in the embedded defaults for whatever is not configured. The data directory
+    is written only for what is missing (secrets, database, file backend)."""
+    settings = resolve_stores(fill_secrets(settings, create=True))
+    if settings.workers <= 0:
+        settings = settings.with_overrides(workers=os.cpu_count() or 1)
+    return settings
 
 
 async def migrate_when_up(settings: Settings, url: str) -> list[str]:

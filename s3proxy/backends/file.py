@@ -242,7 +242,7 @@ class FileBackend(Backend):
         if not (self.root.is_dir() and self._tmp.is_dir() and os.access(self._tmp, os.W_OK)):
             raise errors.BackendUnavailable(f"file backend root {self.root} is missing or not writable")
 
-    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:  # type: ignore[override]
+    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:
         """Walks the folder of `prefix`'s complete segments; keys are decoded from the
         file names (None for the rare name shortened with a digest)."""
         folder, _, _ = prefix.rpartition("/")
@@ -269,14 +269,14 @@ class FileBackend(Backend):
                 yield StoredBlob(key, os.path.relpath(entry.path, self.root), st.st_size, _stamp(st))
             await asyncio.sleep(0)
 
-    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:  # type: ignore[override]
+    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:
         """Every upload folder in .multipart/ (their keys are not kept: `key` is None),
         dated by their last change (a part added)."""
         for entry in list(os.scandir(self._uploads)):
             if entry.is_dir(follow_symlinks=False):
                 yield PendingUpload(None, entry.name, _stamp(entry.stat(follow_symlinks=False)))
 
-    async def list_scratch(self) -> AsyncIterator[StoredBlob]:  # type: ignore[override]
+    async def list_scratch(self) -> AsyncIterator[StoredBlob]:
         """Files in .tmp/: writes in progress (their date moves as they grow) or left by
         a process killed mid-write."""
         for entry in list(os.scandir(self._tmp)):

@@ -612,7 +612,7 @@ class S3Backend(Backend):
         if not 200 <= response.code < 300:
             raise _error(response.code, b"", "HeadBucket")
 
-    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:  # type: ignore[override]
+    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:
         """ListObjectsV2, 1,000 keys a page."""
         token = ""
         while True:
@@ -625,7 +625,7 @@ class S3Backend(Backend):
             if _text(root, "IsTruncated") != "true" or not token:
                 return
 
-    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:  # type: ignore[override]
+    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:
         """ListMultipartUploads, paged by key and upload id markers."""
         markers: dict[str, str] = {}
         while True:
