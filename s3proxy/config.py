@@ -69,7 +69,7 @@ GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "log
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
     "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
-    "S3_PROTOCOL_REGION", "LOG_FORMAT",
+    "S3_PROTOCOL_REGION", "LOG_FORMAT", "AUTH_JWT_EXTRA_ROLES",
 })
 
 
@@ -152,6 +152,8 @@ class Settings:
                                       help="seconds to wait for Postgres to accept connections at start-up")
     db_anon_role: str = setting("anon", "DB_ANON_ROLE", group=_DB,
                                 help="role of requests without a token (and of the anon key)")
+    db_authenticated_role: str = setting("authenticated", "DB_AUTHENTICATED_ROLE", group=_DB,
+                                         help="role of signed-in users' tokens")
     db_service_role: str = setting("service_role", "DB_SERVICE_ROLE", group=_DB,
                                    help="role that bypasses RLS (service key, S3 access keys)")
 
@@ -161,6 +163,10 @@ class Settings:
                               help="HS256 secret (raw UTF-8 bytes)")
     jwt_algorithm: str = setting("HS256", "AUTH_JWT_ALGORITHM", "PGRST_JWT_ALGORITHM", group=_AUTH,
                                  help="algorithm of tokens signed with the secret")
+    jwt_extra_roles: str = setting("", "AUTH_JWT_EXTRA_ROLES", group=_AUTH,
+                                   help="comma-separated roles a token may claim besides the anon, authenticated "
+                                        "and service roles; any other role is refused (403), so a signed token "
+                                        "can never run as, say, the database's superuser")
     jwt_jwks: str | None = setting(None, "JWT_JWKS", group=_AUTH, secret=True,
                                    help='JSON JWK set for RS256/ES256/EdDSA tokens ({"keys": [...]}); '
                                         "its urlSigningKey, if any, signs URLs")
@@ -220,6 +226,12 @@ class Settings:
                                   "(also Supabase's trace, warn, fatal)")
     log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
                               help="text lines, or one JSON object per line")
+
+    @property
+    def allowed_roles(self) -> frozenset[str]:
+        """The Postgres roles a token may assume."""
+        extra = {r.strip() for r in self.jwt_extra_roles.split(",") if r.strip()}
+        return frozenset({self.db_anon_role, self.db_authenticated_role, self.db_service_role, *extra})
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values mean "not given"."""

@@ -33,7 +33,8 @@ def build_storage(settings: Settings) -> Storage:
         max_size=settings.db_max_connections,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
-    keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
+    keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks,
+                   allowed_roles=settings.allowed_roles)
     return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)
 
 

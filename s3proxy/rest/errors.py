@@ -53,7 +53,7 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.AuthorizationQueryParametersError: RestError(400, "AuthorizationQueryParametersError"),
     errors.XAmzContentSHA256Mismatch: RestError(400, "XAmzContentSHA256Mismatch"),
     errors.InvalidRequest: RestError(400, "InvalidRequest"),
-    errors.InvalidArgument: RestError(400, "InvalidArgument"),
+    errors.InvalidArgument: RestError(400, "InvalidRequest", code="InvalidRequest"),
     errors.InvalidParameter: RestError(400, "InvalidParameter"),
     errors.InvalidBucketName: RestError(400, "Invalid Input"),
     errors.InvalidKey: RestError(400, "InvalidKey"),

@@ -77,7 +77,9 @@ class S3Handler(StreamingHandler):
         headers = {k.lower(): v for k, v in req.headers.get_all()}
         query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
         route = find_route(req.method or "", bucket, key, query, headers)
-        self.max_body = self.store.settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
+        upload = route.max_body == UPLOAD
+        self.limit_body(self.store.settings.upload_file_size_limit if upload else route.max_body,
+                        errors.EntityTooLarge if upload else errors.BodyTooLarge)
         principal, auth = authenticate(self.store, req.method or "", req.path, req.query, req.headers.get_all())
         ctx = Ctx(self.store, principal, route.name, RequestInfo(method=req.method or "", path=req.uri or "",
                                                                  headers=headers))

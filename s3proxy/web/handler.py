@@ -39,6 +39,7 @@ from tornado.iostream import StreamClosedError
 from s3proxy import errors
 from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.web.channel import BodyChannel
+from s3proxy.web.inputs import check_request_text
 
 log = logging.getLogger("s3proxy.web")
 
@@ -100,6 +101,8 @@ class StreamingHandler(tornado.web.RequestHandler):
             self.refuse(exc)
             return
         try:
+            check_request_text(self.request.path, self.request.query_arguments.items(),
+                               self.request.headers.get_all())
             await self.begin()
             if self._channel is None and self._declared is not None and self._declared > self.max_body:
                 raise errors.BodyTooLarge()
@@ -110,6 +113,13 @@ class StreamingHandler(tornado.web.RequestHandler):
         if self._continue and expect != "100-continue":  # tornado answers the lower-case form itself
             self.request.connection.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
         self._continue = False
+
+    def limit_body(self, max_body: int, too_large: type[errors.Error] = errors.EntityTooLarge) -> None:
+        """This route takes at most `max_body` bytes: refuse a longer declared body now,
+        before the caller is even authenticated."""
+        self.max_body = max_body
+        if self._declared is not None and self._declared > max_body:
+            raise too_large()
 
     def consume(self, operation: Callable[[BodyChannel], Awaitable[Any]]) -> None:
         """Start `operation` now; it reads the body from the channel it is given as the
