@@ -1,7 +1,8 @@
 """The route table: every URL the server answers, in one place.
 
-The main port serves the Supabase REST API and the S3 API under `/s3`; the S3 port
-serves the S3 API at `/` (path-style and virtual-host style).
+The main port serves the Supabase REST API at `/` and at `/storage/v1` (the path
+supabase-js and the hosted service use), and the S3 API under `/s3` and
+`/storage/v1/s3`; the S3 port serves the S3 API at `/` (path-style and virtual-host).
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ _BUCKET = r"(?P<bucket_id>[^/]+)"
 _OBJECT = r"(?P<bucket_id>[^/]+)/(?P<key>.+)"
 
 
+# supabase-js and the hosted service's URLs carry the gateway's prefix: served with and without it
+SUPABASE_PREFIX = "/storage/v1"
+
+
 def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+    return [(f"(?:{SUPABASE_PREFIX})?{path}", handler) for path, handler in _rest_routes()]
+
+
+def _rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
         (r"/status/?", health.StatusHandler),
         (r"/version/?", health.VersionHandler),
@@ -93,7 +102,8 @@ def _settings(storage: Storage) -> dict[str, object]:
 
 def make_app(storage: Storage) -> tornado.web.Application:
     """The main port: REST plus S3 under /s3."""
-    return Application(rest_routes() + s3_routes("/s3"), **_settings(storage))  # type: ignore[arg-type]
+    routes = rest_routes() + s3_routes(f"{SUPABASE_PREFIX}/s3") + s3_routes("/s3")
+    return Application(routes, **_settings(storage))  # type: ignore[arg-type]
 
 
 def make_s3_app(storage: Storage) -> tornado.web.Application:

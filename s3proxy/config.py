@@ -69,7 +69,7 @@ GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "log
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
     "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
-    "S3_PROTOCOL_REGION", "LOG_FORMAT", "AUTH_JWT_EXTRA_ROLES",
+    "S3_PROTOCOL_REGION", "LOG_FORMAT", "AUTH_JWT_EXTRA_ROLES", "CORS_ALLOWED_ORIGINS",
 })
 
 
@@ -137,6 +137,10 @@ class Settings:
                             help="state folder: generated secrets, embedded Postgres, file backend; "
                                  "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
     version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
+    cors_allowed_origins: str = setting("*", "CORS_ALLOWED_ORIGINS", group=_SERVER,
+                                        help="origins browsers may call from (CORS), comma-separated, * for any, "
+                                             "empty for none; an S3 bucket with its own CORS configuration "
+                                             "(PutBucketCors) is answered from that instead")
 
     # database
     database_url: str | None = setting(

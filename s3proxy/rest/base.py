@@ -54,9 +54,6 @@ class RestHandler(StreamingHandler):
     def store(self) -> Storage:
         return self.application.settings["storage"]  # type: ignore[no-any-return]
 
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-
     # --- who is calling --------------------------------------------------------------
 
     async def begin(self) -> None:

@@ -19,12 +19,15 @@ from tornado.iostream import StreamClosedError
 
 from s3proxy import errors
 from s3proxy.auth.chunked import RequestBody
+from s3proxy.auth.principal import Principal
+from s3proxy.cors import CorsRule
 from s3proxy.db.scope import RequestInfo
 from s3proxy.s3.auth import authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target
 from s3proxy.s3.xml import error_document
+from s3proxy.storage import cors
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.channel import BodyChannel
 from s3proxy.web.handler import StreamingHandler
@@ -61,9 +64,23 @@ class S3Handler(StreamingHandler):
         # runs from RequestHandler.__init__, before initialize()
         if not hasattr(self, "request_id"):
             self.request_id = uuid.uuid4().hex[:16].upper()
-        self.clear_header("Server")
+        super().set_default_headers()
         self.clear_header("Content-Type")
         self.set_header("x-amz-request-id", self.request_id)
+
+    async def cors_rules(self) -> list[CorsRule]:
+        """A bucket's own CORS configuration (PutBucketCors) when it has one."""
+        try:
+            bucket, _ = parse_target(self.request.path, self.prefix, self.request.headers.get("Host"),
+                                     (self.store.settings.host,))
+        except UnicodeDecodeError:
+            bucket = None
+        if bucket is not None:
+            ctx = Ctx(self.store, Principal.service(self.store.settings.db_service_role), "storage.s3.bucket.get_cors")
+            rules = await cors.get_rules(ctx, bucket)
+            if rules is not None:
+                return rules
+        return await super().cors_rules()
 
     # --- request ---------------------------------------------------------------------
 
