@@ -37,7 +37,11 @@ def check_request_text(path: str, query: Iterable[tuple[str, list[bytes]]], head
 
 
 def json_depth(text: str) -> int:
-    """How deeply `text`'s arrays and objects nest, counted without parsing (no recursion)."""
+    """How deeply `text`'s arrays and objects nest, counted without parsing (no recursion).
+    Texts with few brackets (almost all) are answered from two C-level counts."""
+    brackets = text.count("[") + text.count("{")
+    if brackets <= MAX_JSON_DEPTH:
+        return brackets
     depth = deepest = 0
     in_string = escaped = False
     for char in text:
