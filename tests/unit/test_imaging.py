@@ -1,5 +1,6 @@
 """The image transformation engine (s3proxy.imaging): option parsing and validation as
-the reference does it, and token claims."""
+the reference does it, token claims, format negotiation and imgproxy's resize/crop
+geometry."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from s3proxy.imaging import jsvalues
 from s3proxy.imaging.errors import ErrorKind, TransformError
+from s3proxy.imaging.formats import choose_output
+from s3proxy.imaging.geometry import Box, Plan, plan
 from s3proxy.imaging.limits import ImageLimits
 from s3proxy.imaging.options import TransformOptions
 from s3proxy.imaging.validation import parse_query, parse_sign_transform
@@ -173,3 +176,79 @@ def test_render_segments_use_imgproxy_resizing_types() -> None:
         "height:2", "width:1", "resizing_type:fit"]
     assert TransformOptions(width=1, resize="fill").segments() == ["width:1", "resizing_type:force"]
     assert TransformOptions(width=1, format="origin").segments() == ["width:1", "resizing_type:fill"]
+
+
+# --- format negotiation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("source", "requested", "accept", "kwargs", "expected"), [
+    ("jpeg", None, "image/avif,image/webp,*/*", {}, "webp"),
+    ("jpeg", None, "image/avif,*/*", {}, "jpeg"),  # AVIF is not picked automatically...
+    ("jpeg", None, "image/avif,image/webp", {"auto_avif": True}, "avif"),  # ...unless enabled
+    ("gif", None, "image/avif,image/webp", {"auto_avif": True, "animated": True}, "webp"),
+    ("jpeg", None, None, {}, "jpeg"),
+    ("png", None, "text/html", {"alpha": True}, "png"),
+    ("webp", None, None, {}, "jpeg"),  # imgproxy's preferred formats: jpeg, png, gif
+    ("webp", None, None, {"alpha": True}, "png"),
+    ("webp", None, None, {"animated": True}, "gif"),
+    ("heic", "origin", None, {}, "jpeg"),
+    ("png", "avif", None, {}, "avif"),
+    ("jpeg", "webp", "image/jpeg", {}, "webp"),
+])
+def test_output_format_is_chosen_like_imgproxy(source: Any, requested: Any, accept: str | None,
+                                              kwargs: dict[str, bool], expected: str) -> None:
+    assert choose_output(source, requested, accept, **kwargs) == expected
+
+
+# --- geometry (imgproxy's arithmetic) -------------------------------------------------
+
+
+def test_cover_scales_to_fill_the_box_and_crops_the_overflow_centred() -> None:
+    assert plan(4000, 2000, TransformOptions(width=400, height=400)) == Plan(800, 400, Box(200, 0, 400, 400))
+    assert plan(4000, 3000, TransformOptions(width=400, height=300)) == Plan(400, 300)
+
+
+def test_one_side_keeps_the_aspect_ratio_for_cover_and_contain_but_fill_stretches_it() -> None:
+    assert plan(4000, 3000, TransformOptions(width=400)) == Plan(400, 300)
+    assert plan(4000, 3000, TransformOptions(height=300, resize="contain")) == Plan(400, 300)
+    assert plan(4000, 3000, TransformOptions(width=400, resize="fill")) == Plan(400, 3000)
+
+
+def test_contain_fits_inside_and_fill_forces_the_exact_box() -> None:
+    assert plan(4000, 2000, TransformOptions(width=400, height=400, resize="contain")) == Plan(400, 200)
+    assert plan(4000, 2000, TransformOptions(width=400, height=400, resize="fill")) == Plan(400, 400)
+
+
+def test_images_are_never_enlarged() -> None:
+    assert plan(300, 200, TransformOptions(width=600)) == Plan(300, 200)
+    assert plan(300, 200, TransformOptions(width=600, height=600)) == Plan(300, 200)
+    # the requested box is cut down to what the image has
+    assert plan(300, 200, TransformOptions(width=150, height=600)) == Plan(300, 200, Box(76, 0, 150, 200))  # (300-150+1)/2 rounded to even
+
+
+@pytest.mark.parametrize(("gravity", "x", "left"), [
+    (None, None, 50), ("ce", None, 50), ("we", None, 0), ("ea", None, 100),
+    ("we", 0.1, 20),  # |offset| < 1: a fraction of the side, away from the edge
+    ("ea", 25.0, 75),  # otherwise pixels
+    ("fp", 0.5, 50), ("fp", 0.9, 100), ("fp", 0.1, 0),  # centred on the point, kept inside
+])
+def test_horizontal_gravity_places_the_crop(gravity: Any, x: float | None, left: int) -> None:
+    # 400x200 covered by 100x100: scaled to 200x100, then 100 of the 200 columns are kept
+    y = 0.5 if gravity == "fp" else None
+    layout = plan(400, 200, TransformOptions(width=100, height=100, gravity=gravity, x_offset=x, y_offset=y))
+    assert layout == Plan(200, 100, Box(left, 0, 100, 100))
+
+
+@pytest.mark.parametrize(("gravity", "y", "top"), [
+    ("no", None, 0), ("so", None, 100), ("noea", None, 0), ("sowe", None, 100), ("ea", None, 50),
+    ("no", 0.2, 40), ("so", -10.0, 100), ("fp", 0.75, 100), ("fp", 0.25, 0),
+])
+def test_vertical_gravity_places_the_crop(gravity: Any, y: float | None, top: int) -> None:
+    x = 0.5 if gravity == "fp" else None
+    layout = plan(200, 400, TransformOptions(width=100, height=100, gravity=gravity, x_offset=x, y_offset=y))
+    assert layout == Plan(100, 200, Box(0, top, 100, 100))
+
+
+def test_smart_gravity_fixes_the_crop_size_and_leaves_the_position_to_libvips() -> None:
+    layout = plan(4000, 2000, TransformOptions(width=400, height=400, gravity="sm"))
+    assert layout.smart and layout.crop == Box(200, 0, 400, 400)
