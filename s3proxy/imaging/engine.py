@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class Rendered:
 
 
 class ImageRenderer:
+    """One per event loop (per worker process): its semaphore belongs to one loop."""
+
     def __init__(self, limits: ImageLimits | None = None, *, concurrency: int | None = None,
                  auto_avif: bool = False) -> None:
         from s3proxy.imaging import vips
@@ -59,9 +62,16 @@ class ImageRenderer:
             raise
         # The slot is given back when the thread is really done, not when the awaiting
         # coroutine is cancelled, so cancelled requests cannot pile up work in the pool.
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(slots.release))
+        job.add_done_callback(lambda _: _call_soon(loop, slots.release))
         return await asyncio.wrap_future(job)
 
     def close(self) -> None:
         """Wait for running renders and stop the threads."""
         self._pool.shutdown(wait=True)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:  # the loop is closed: nobody is left waiting for the slot
+        pass

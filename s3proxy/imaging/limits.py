@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s3proxy.imaging.errors import source_file_too_large
+
 
 @dataclass(frozen=True)
 class ImageLimits:
@@ -28,3 +30,9 @@ class ImageLimits:
 
     def clamp_side(self, value: int) -> int:
         return min(max(value, self.min_size), self.max_size)
+
+    def check_source_size(self, size: int) -> None:
+        """Refuse a source by its size alone, e.g. from the object's metadata before
+        fetching its bytes (TransformError TOO_LARGE)."""
+        if size > self.max_source_bytes:
+            raise source_file_too_large()

@@ -139,8 +139,8 @@ def build(values: dict[str, object], limits: ImageLimits) -> TransformOptions:
     imgproxy would reject.
     """
     def side(name: str) -> int | None:
-        v = values.get(name)
-        return limits.clamp_side(v) if isinstance(v, int) and v > 0 else None
+        v = values.get(name)  # any non-zero number is clamped, as `if (options.width)` lets it through
+        return limits.clamp_side(v) if isinstance(v, int) and v != 0 else None
 
     resize = values.get("resize")
     image_format = values.get("format")

@@ -103,8 +103,7 @@ def read_header(source: bytes) -> Header:
 def render_image(source: bytes, options: TransformOptions, accept: str | None, limits: ImageLimits,
                  auto_avif: bool = False) -> Rendered:
     """Render one image; raises TransformError, never pyvips.Error."""
-    if len(source) > limits.max_source_bytes:
-        raise errors.source_file_too_large()
+    limits.check_source_size(len(source))
     header = read_header(source)
     frames = 1
     if limits.max_animation_frames > 1 and formats.can_animate(header.source, options.format):

@@ -178,6 +178,8 @@ def test_claims_are_read_leniently_like_set_transformations_from_string() -> Non
     options = TransformOptions.from_claims("width:abc,height:,foo:bar,height:120px,quality:70,resize:undefined",
                                            None, ImageLimits(max_size=100))
     assert options == TransformOptions(height=100, quality=70)
+    # any non-zero number passes the reference's truthiness test and is clamped
+    assert TransformOptions.from_claims("width:-5", None, LIMITS).width == 1
     with pytest.raises(TransformError) as caught:
         TransformOptions.from_claims("width:10,gravity:fp", None, LIMITS)
     assert (caught.value.code, caught.value.message) == (
@@ -508,6 +510,13 @@ def test_the_resolution_limit_is_the_product_of_the_sides() -> None:
             asyncio.run(engine.render(bytes(_solid(101, 100, RED).pngsave_buffer()), TransformOptions(), None))
     finally:
         engine.close()
+
+
+def test_a_source_can_be_refused_by_its_size_before_it_is_fetched() -> None:
+    ImageLimits(max_source_bytes=10).check_source_size(10)
+    with pytest.raises(TransformError) as caught:
+        ImageLimits(max_source_bytes=10).check_source_size(11)
+    assert caught.value.kind is ErrorKind.TOO_LARGE
 
 
 def test_a_source_over_the_byte_limit_is_refused_before_parsing() -> None:
