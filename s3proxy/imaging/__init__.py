@@ -18,12 +18,14 @@ from s3proxy.imaging.engine import ImageRenderer, Rendered
 from s3proxy.imaging.errors import ErrorKind, TransformError
 from s3proxy.imaging.limits import ImageLimits
 from s3proxy.imaging.options import TransformOptions
+from s3proxy.imaging.service import ImageService
 from s3proxy.imaging.validation import parse_query, parse_sign_transform
 
 __all__ = [
     "ErrorKind",
     "ImageLimits",
     "ImageRenderer",
+    "ImageService",
     "Rendered",
     "TransformError",
     "TransformOptions",
