@@ -11,6 +11,7 @@ Expires, signed), as the reference's renderer sends them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from tornado.httputil import format_timestamp
@@ -46,6 +47,7 @@ async def read_source(stream: ObjectStream, limit: int) -> bytes:
 
 class _RenderHandler(ObjectResponder):
     mode: ReadMode = "user"
+    _render_job: asyncio.Future[Rendered] | None = None
 
     def transformation(self) -> TransformOptions:
         """What to render: the query string's parameters (the signed route: its token's)."""
@@ -77,12 +79,17 @@ class _RenderHandler(ObjectResponder):
             return
         if self._client_gone():
             return
+        job = asyncio.ensure_future(service.renderer.render(source, options, self.request.headers.get("Accept")))
+        del source
+        self._render_job = job
         try:
-            rendered = await service.renderer.render(source, options, self.request.headers.get("Accept"))
+            rendered = await job
         except TransformError as exc:
             raise as_error(exc) from exc
-        finally:
-            del source
+        except asyncio.CancelledError:
+            if job.cancelled():  # the client left while it waited for a slot
+                return
+            raise
         self._send(rendered)
 
     head = get
@@ -128,6 +135,13 @@ class _RenderHandler(ObjectResponder):
         slots are for requests someone is waiting for."""
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and stream.closed()
+
+    def on_connection_close(self) -> None:
+        """A render still waiting for a slot is dropped (one already running finishes,
+        libvips cannot be stopped mid-pipeline, and its answer goes nowhere)."""
+        if self._render_job is not None:
+            self._render_job.cancel()
+        super().on_connection_close()
 
 
 class RenderAuthenticatedHandler(_RenderHandler):

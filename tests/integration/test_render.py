@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -321,6 +323,30 @@ def test_a_source_over_the_size_limit_is_refused_unread(http: httpx.Client, buck
     assert r.status_code == 400 and r.json() == {
         "statusCode": "400", "error": "InvalidRequest", "code": "InvalidRequest",
         "message": "The source image file is too large to process"}
+
+
+def test_renders_of_clients_that_left_are_dropped(server: Server, http: httpx.Client, bucket: str) -> None:
+    """Clients that time out while their render waits for a slot cost no render: a
+    request after six abandoned ones waits for the renders already running (the engine
+    has one slot per core), not for six more."""
+    upload(http, bucket, "big.jpg", photo(4000, 3000))
+    url = f"render/image/authenticated/{bucket}/big.jpg?width=2000&format=webp"
+    started = time.perf_counter()
+    assert http.get(url).status_code == 200
+    one = time.perf_counter() - started
+
+    def abandon() -> None:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(server.url + url, headers=server.headers(), timeout=0.2)
+
+    threads = [threading.Thread(target=abandon) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    started = time.perf_counter()
+    assert http.get(url).status_code == 200
+    assert time.perf_counter() - started < 3 * one, f"one render {one:.2f} s"
 
 
 def test_rls_hidden_objects_are_not_found(server: Server, owned_bucket: str) -> None:  # noqa: F811
