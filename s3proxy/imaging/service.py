@@ -7,6 +7,8 @@ header-only routes need, are plain values available from the start.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import TYPE_CHECKING
 
 from s3proxy.imaging.limits import ImageLimits
@@ -22,8 +24,19 @@ class ImageService:
     def __init__(self, limits: ImageLimits, *, enabled: bool = True, concurrency: int | None = None) -> None:
         self.limits = limits
         self.enabled = enabled
-        self.concurrency = concurrency
+        self.concurrency = max(1, concurrency or os.cpu_count() or 1)
         self._renderer: ImageRenderer | None = None
+        self._admission: asyncio.Semaphore | None = None
+
+    @property
+    def admission(self) -> asyncio.Semaphore:
+        """Requests allowed to hold a source in memory at once: twice the render slots,
+        so the next sources are read while the current ones render, and a burst of
+        requests queues here, before reading anything, instead of each holding its
+        source (up to the source limit) while it waits for a slot."""
+        if self._admission is None:
+            self._admission = asyncio.Semaphore(2 * self.concurrency)
+        return self._admission
 
     @property
     def renderer(self) -> ImageRenderer:

@@ -12,7 +12,8 @@ Expires, signed), as the reference's renderer sends them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from tornado.httputil import format_timestamp
 from tornado.iostream import StreamClosedError
@@ -28,6 +29,8 @@ from s3proxy.storage import objects
 from s3proxy.storage.conditions import Conditions
 from s3proxy.storage.objectinfo import ObjectInfo
 from s3proxy.storage.objects import ReadMode
+
+T = TypeVar("T")
 
 
 async def read_source(stream: ObjectStream, limit: int) -> bytes:
@@ -47,7 +50,7 @@ async def read_source(stream: ObjectStream, limit: int) -> bytes:
 
 class _RenderHandler(ObjectResponder):
     mode: ReadMode = "user"
-    _render_job: asyncio.Future[Rendered] | None = None
+    _job: asyncio.Future[Any] | None = None  # what the request waits for, cancelled if its client leaves
 
     def transformation(self) -> TransformOptions:
         """What to render: the query string's parameters (the signed route: its token's)."""
@@ -71,26 +74,28 @@ class _RenderHandler(ObjectResponder):
                        if_modified_since=self.request.headers.get("If-Modified-Since")).check(info.etag,
                                                                                               info.last_modified)
 
-        try:
-            source = await self._read(bucket_id, key, check, service.limits.max_source_bytes)
-        except errors.NotModified:
-            self.set_status(304)
-            self.finish()
+        admission = service.admission
+        if await self._unless_gone(admission.acquire()) is None:
             return
-        if self._client_gone():
-            return
-        job = asyncio.ensure_future(service.renderer.render(source, options, self.request.headers.get("Accept")))
-        del source
-        self._render_job = job
         try:
-            rendered = await job
-        except TransformError as exc:
-            raise as_error(exc) from exc
-        except asyncio.CancelledError:
-            if job.cancelled():  # the client left while it waited for a slot
+            try:
+                source = await self._read(bucket_id, key, check, service.limits.max_source_bytes)
+            except errors.NotModified:
+                self.set_status(304)
+                self.finish()
                 return
-            raise
-        self._send(rendered)
+            if self._client_gone():
+                return
+            job = service.renderer.render(source, options, self.request.headers.get("Accept"))
+            del source  # the job holds it until it is done
+            try:
+                rendered = await self._unless_gone(job)
+            except TransformError as exc:
+                raise as_error(exc) from exc
+        finally:
+            admission.release()
+        if rendered is not None:
+            self._send(rendered)
 
     head = get
 
@@ -136,11 +141,24 @@ class _RenderHandler(ObjectResponder):
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and stream.closed()
 
+    async def _unless_gone(self, waiting: Awaitable[T]) -> T | None:
+        """Await `waiting` (admission, a render slot) as a job the connection's close
+        cancels; None when it did. A render already running finishes (libvips cannot be
+        stopped mid-pipeline) and its answer goes nowhere."""
+        job = asyncio.ensure_future(waiting)
+        self._job = job
+        try:
+            return await job
+        except asyncio.CancelledError:
+            if job.cancelled():
+                return None
+            raise
+        finally:
+            self._job = None
+
     def on_connection_close(self) -> None:
-        """A render still waiting for a slot is dropped (one already running finishes,
-        libvips cannot be stopped mid-pipeline, and its answer goes nowhere)."""
-        if self._render_job is not None:
-            self._render_job.cancel()
+        if self._job is not None:
+            self._job.cancel()
         super().on_connection_close()
 
 
