@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import jwt as pyjwt
+import psutil
 import pytest
 import pyvips
 from storage3 import SyncStorageClient
@@ -369,6 +370,13 @@ def test_rls_hidden_objects_are_not_found(server: Server, owned_bucket: str) -> 
 # --- configuration ----------------------------------------------------------------------------
 
 
+def libvips_loaded(srv: Server) -> int:
+    """How many of the server's processes have libvips mapped."""
+    assert srv.proc is not None
+    parent = psutil.Process(srv.proc.pid)
+    return sum(any("libvips" in m.path for m in proc.memory_maps()) for proc in [parent, *parent.children()])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_configured_limits_and_the_switch(request: pytest.FixtureRequest, postgres: Postgres, backend: str) -> None:
     limits = {"IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE": "50", "IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE": "20000",
@@ -377,7 +385,9 @@ def test_configured_limits_and_the_switch(request: pytest.FixtureRequest, postgr
         http = httpx.Client(base_url=srv.url, headers=srv.headers(), timeout=60)
         assert http.post("bucket", json={"name": "lim"}).status_code == 200
         upload(http, "lim", "small.jpg", photo(100, 75))
+        assert libvips_loaded(srv) == 0  # not before the first render
         r = render(http, "lim", "small.jpg", width=500)
+        assert libvips_loaded(srv) == 1  # in the one worker that rendered
         assert size_of(r.content) == (50, 38) and r.headers["x-transformations"] == "width:50,resizing_type:fill"
         upload(http, "lim", "big.jpg", photo())  # about 28 KB
         assert render(http, "lim", "big.jpg", width=10).json()["message"] == (
@@ -396,3 +406,4 @@ def test_configured_limits_and_the_switch(request: pytest.FixtureRequest, postgr
         url = http.post("object/sign/off/p.jpg", json={"expiresIn": 60, "transform": {"width": 10}}).json()["signedURL"]
         assert url.startswith("/object/sign/off/p.jpg?token=") and "transformations" not in _claims(srv, url)
         assert httpx.get(srv.url + url[1:]).content == photo(100, 75)
+        assert libvips_loaded(srv) == 0
