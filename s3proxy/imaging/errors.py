@@ -38,8 +38,10 @@ class TransformError(Exception):
     """Bad transformation input or a source the engine will not render.
 
     `code`, `error` and `status` are what Supabase puts in the REST error body (the
-    `code`, `error` and `statusCode` fields) for this failure, so the caller can build
-    the envelope without its own table.
+    `code`, `error` and `statusCode` fields) for this failure. The server answers with
+    the errors class named by `code` (rest/transforms.py), rendered by the REST table:
+    the same code and status; `error` is then the table's ("InvalidRequest" where
+    Fastify's schema errors say "Error").
     """
 
     def __init__(self, kind: ErrorKind, message: str, *, code: str = "InvalidRequest",
