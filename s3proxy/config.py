@@ -64,12 +64,13 @@ class External:
     group: str
 
 
-GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "logging")
+GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "images", "logging")
 
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
     "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
     "S3_PROTOCOL_REGION", "LOG_FORMAT", "AUTH_JWT_EXTRA_ROLES", "CORS_ALLOWED_ORIGINS",
+    "IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE", "IMAGE_TRANSFORMATION_MAX_RESOLUTION", "IMAGE_TRANSFORMATION_CONCURRENCY",
 })
 
 
@@ -119,7 +120,7 @@ def _log_level(raw: str) -> str:
     return level
 
 
-_SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _LOG = GROUPS
+_SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _IMAGES, _LOG = GROUPS
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,27 @@ class Settings:
         minimum=1, help="seconds a signed upload URL stays valid")
     empty_bucket_max: int = setting(200_000, "STORAGE_EMPTY_BUCKET_MAX", group=_LIMITS, minimum=0,
                                     help="most objects POST /bucket/:id/empty removes")
+
+    # images (/render/image, rendered in process with libvips)
+    image_transformation_enabled: bool = setting(
+        True, "IMAGE_TRANSFORMATION_ENABLED", group=_IMAGES, shown_default="true (Supabase Storage: false)",
+        help="serve /render/image/... and sign URLs with transformations (in process; no imgproxy needed)")
+    image_min_size: int = setting(1, "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", group=_IMAGES, minimum=1,
+                                  help="smallest width or height a transformation may ask for (smaller is raised)")
+    image_max_size: int = setting(2000, "IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE", group=_IMAGES, minimum=1,
+                                  help="largest width or height a transformation may ask for (larger is lowered)")
+    image_max_source_size: int = setting(
+        25_000_000, "IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE", group=_IMAGES, parse=parse_size, minimum=1,
+        shown_default="25000000 (25 MB, the hosted service's limit)",
+        help="largest object rendered; checked from its metadata before a byte is read, and it bounds the "
+             "memory one render holds")
+    image_max_resolution: int = setting(
+        50, "IMAGE_TRANSFORMATION_MAX_RESOLUTION", group=_IMAGES, minimum=1,
+        help="largest source in megapixels (all frames), read from the header before any pixel is decoded: "
+             "decompression bombs stop here")
+    image_concurrency: int = setting(0, "IMAGE_TRANSFORMATION_CONCURRENCY", group=_IMAGES, minimum=0,
+                                     shown_default="0 = one per CPU core",
+                                     help="renders running at once per worker process (more wait their turn)")
 
     # logging
     log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG, parse=_log_level,
@@ -338,4 +360,6 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**{name: value for name, (_, value) in found.items()})
     if bool(settings.s3_protocol_access_key_id) != bool(settings.s3_protocol_access_key_secret):
         raise ConfigError("S3_PROTOCOL_ACCESS_KEY_ID and S3_PROTOCOL_ACCESS_KEY_SECRET", "set both or neither")
+    if settings.image_min_size > settings.image_max_size:
+        raise ConfigError("IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", "must not exceed IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE")
     return settings

@@ -15,7 +15,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.ioloop
 
-from s3proxy.app import in_flight, make_app, make_s3_app
+from s3proxy.app import image_service, in_flight, make_app, make_s3_app
 from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.scope import Database
@@ -48,9 +48,10 @@ class _Worker:
 
     async def run(self) -> None:
         storage = build_storage(self.settings)
+        images = image_service(self.settings)  # libvips loads on the first render, if any
         limit = self.settings.upload_file_size_limit + 1024 * 1024
         servers = []
-        for app, socks in ((make_app(storage), self.sockets), (make_s3_app(storage), self.s3_sockets)):
+        for app, socks in ((make_app(storage, images), self.sockets), (make_s3_app(storage), self.s3_sockets)):
             server = tornado.httpserver.HTTPServer(
                 app, xheaders=False, max_body_size=limit, max_buffer_size=64 * 1024 * 1024,
                 idle_connection_timeout=75, body_timeout=3600,
@@ -73,6 +74,7 @@ class _Worker:
             await asyncio.sleep(0.1)
         for server in servers:
             await server.close_all_connections()
+        await loop.run_in_executor(None, images.close)  # waits for renders still running
         await storage.close()
 
 
