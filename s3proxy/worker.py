@@ -18,7 +18,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from s3proxy import metrics
-from s3proxy.app import in_flight, make_app, make_s3_app
+from s3proxy.app import image_service, in_flight, make_app, make_s3_app
 from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.scope import Database
@@ -38,7 +38,8 @@ def build_storage(settings: Settings) -> Storage:
         max_size=settings.db_max_connections,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
-    keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
+    keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks,
+                   allowed_roles=settings.allowed_roles)
     return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)
 
 
@@ -75,9 +76,10 @@ class _Worker:
         if self.settings.metrics_enabled:
             metrics.enable()
         storage = build_storage(self.settings)
+        images = image_service(self.settings)  # libvips loads on the first render, if any
         limit = self.settings.upload_file_size_limit + 1024 * 1024
         servers = []
-        for app, socks in ((make_app(storage), self.sockets), (make_s3_app(storage), self.s3_sockets)):
+        for app, socks in ((make_app(storage, images), self.sockets), (make_s3_app(storage), self.s3_sockets)):
             server = tornado.httpserver.HTTPServer(
                 app, xheaders=False, max_body_size=limit, max_buffer_size=64 * 1024 * 1024,
                 idle_connection_timeout=75, body_timeout=3600,
@@ -103,6 +105,7 @@ class _Worker:
             await asyncio.sleep(0.1)
         for server in servers:
             await server.close_all_connections()
+        await loop.run_in_executor(None, images.close)  # waits for renders still running
         await storage.close()
 
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from conformance.clients.common import PAGED_COUNT, paged_rest_bucket
+from conformance.clients.common import PAGED_COUNT, paged_rest_bucket, sample_jpeg
 from conformance.runner import EXTERNAL, Context, ExternalSuite
 from conformance.target import Target
 
@@ -62,8 +62,9 @@ class StorageJsSuite(ExternalSuite):
             paged = paged_rest_bucket(ctx)
         except Exception:  # noqa: BLE001 - the pagination checks will report it
             paged = ""
+        image = ctx.file("render-source.jpg", sample_jpeg())
         env = {**os.environ, "CF_REST_URL": ctx.target.rest_url or "", "CF_SERVICE_JWT": ctx.target.service_jwt or "",
-               "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT)}
+               "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT), "CF_IMAGE_PATH": str(image)}
         proc = subprocess.Popen(["node", str(SCRIPT)], cwd=JS_DIR, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         seen: set[str] = set()

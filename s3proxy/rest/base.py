@@ -24,6 +24,7 @@ from s3proxy.rest.errors import rest_body, rest_status
 from s3proxy.storage import signing
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.handler import StreamingHandler
+from s3proxy.web.inputs import parse_json
 
 FORM_OVERHEAD = 2 * 1024 * 1024  # form fields and boundaries on top of an upload's limit
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/=+-]{1,128}")  # a caller's trace id we adopt
@@ -74,10 +75,13 @@ class RestHandler(StreamingHandler):
             raise errors.MethodNotAllowed(f"Route {self.request.method}:{self.request.path} not found")
         self.operation = policy.operation
         self.bucket, self.key = self.path_kwargs.get("bucket_id"), self.path_kwargs.get("key")
+        if policy.upload:
+            self.limit_body(self.store.settings.upload_file_size_limit + FORM_OVERHEAD)
+        else:
+            self.limit_body(self.max_body, errors.BodyTooLarge)
         principal = self.authenticate(policy.auth)
         self.ctx = Ctx(self.store, principal, policy.operation, self.request_info())
         if policy.upload:
-            self.max_body = self.store.settings.upload_file_size_limit + FORM_OVERHEAD
             self.start_upload()
 
     def start_upload(self) -> None:
@@ -139,10 +143,7 @@ class RestHandler(StreamingHandler):
             if required:
                 raise errors.InvalidRequest("body must be object")
             return {}
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise errors.MalformedJSON(f"Body is not valid JSON: {exc}") from exc
+        data = parse_json(raw, "body")
         if not isinstance(data, dict):
             raise errors.InvalidRequest("body must be object")
         return data

@@ -15,15 +15,16 @@ from html import escape
 from typing import Any
 
 from s3proxy import errors
+from s3proxy.config import Settings
 from s3proxy.rest.base import Auth, Policy, RestHandler
 
 
 @functools.cache
-def _document(version: str) -> dict[str, Any]:
-    from s3proxy.app import rest_routes  # the route table imports this module
+def _document(settings: Settings) -> dict[str, Any]:
+    from s3proxy.app import rest_paths  # the route table imports this module
     from s3proxy.rest.openapi import document
 
-    return document(rest_routes(), version)
+    return document(rest_paths(settings), settings.version)
 
 
 class _DocsHandler(RestHandler):
@@ -34,7 +35,7 @@ class _DocsHandler(RestHandler):
 
     @property
     def document(self) -> dict[str, Any]:
-        return _document(self.store.settings.version)
+        return _document(self.store.settings)
 
 
 class OpenApiHandler(_DocsHandler):

@@ -108,7 +108,7 @@ def operation(handler: type[RestHandler], method: str, policy: Policy,
 
 
 def document(routes: Iterable[tuple[str, type[tornado.web.RequestHandler]]], version: str) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the REST routes among `routes` (app.rest_routes())."""
+    """The OpenAPI 3.0 document of the REST routes among `routes` (app.rest_paths())."""
     paths: dict[str, dict[str, Any]] = {}
     for pattern, handler in routes:
         if not issubclass(handler, RestHandler) or handler is NotFoundHandler:

@@ -19,12 +19,15 @@ from tornado.iostream import StreamClosedError
 
 from s3proxy import errors
 from s3proxy.auth.chunked import RequestBody
+from s3proxy.auth.principal import Principal
+from s3proxy.cors import CorsRule
 from s3proxy.db.scope import RequestInfo
 from s3proxy.s3.auth import authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target
 from s3proxy.s3.xml import error_document
+from s3proxy.storage import cors
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.channel import BodyChannel
 from s3proxy.web.handler import StreamingHandler
@@ -68,6 +71,20 @@ class S3Handler(StreamingHandler):
         super().set_default_headers()
         self.clear_header("Content-Type")
 
+    async def cors_rules(self) -> list[CorsRule]:
+        """A bucket's own CORS configuration (PutBucketCors) when it has one."""
+        try:
+            bucket, _ = parse_target(self.request.path, self.prefix, self.request.headers.get("Host"),
+                                     (self.store.settings.host,))
+        except UnicodeDecodeError:
+            bucket = None
+        if bucket is not None:
+            ctx = Ctx(self.store, Principal.service(self.store.settings.db_service_role), "storage.s3.bucket.get_cors")
+            rules = await cors.get_rules(ctx, bucket)
+            if rules is not None:
+                return rules
+        return await super().cors_rules()
+
     # --- request ---------------------------------------------------------------------
 
     async def begin(self) -> None:
@@ -82,7 +99,9 @@ class S3Handler(StreamingHandler):
         query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
         route = find_route(req.method or "", bucket, key, query, headers)
         self.operation = route.name
-        self.max_body = self.store.settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
+        upload = route.max_body == UPLOAD
+        self.limit_body(self.store.settings.upload_file_size_limit if upload else route.max_body,
+                        errors.EntityTooLarge if upload else errors.BodyTooLarge)
         principal, auth = authenticate(self.store, req.method or "", req.path, req.query, req.headers.get_all())
         ctx = Ctx(self.store, principal, route.name, RequestInfo(method=req.method or "", path=req.uri or "",
                                                                  headers=headers))

@@ -115,12 +115,17 @@ def _split(ctx: Ctx, key: str) -> tuple[str, str | None, str | None, str] | None
     return (bucket, name, version, rest) if slash else (bucket, None, None, rest)
 
 
+# A name too long (or odd) for the upstream is stored as `.long/{sha256 of the name}` (see
+# Storage.data_key): such blobs are matched by their version, which is a random UUID.
 _REFERENCED = """
 SELECT k.i FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(b, n, v, whole, i)
 WHERE EXISTS (SELECT 1 FROM storage.objects o WHERE o.bucket_id = k.b AND o.name = k.n AND o.version = k.v)
    OR EXISTS (SELECT 1 FROM storage.objects o WHERE o.bucket_id = k.b AND o.name = k.whole AND o.version IS NULL)
    OR EXISTS (SELECT 1 FROM storage.s3_multipart_uploads u
               WHERE u.bucket_id = k.b AND u.key = k.n AND u.version = k.v)
+   OR (starts_with(k.n, '.long/')
+       AND (EXISTS (SELECT 1 FROM storage.objects o WHERE o.bucket_id = k.b AND o.version = k.v)
+            OR EXISTS (SELECT 1 FROM storage.s3_multipart_uploads u WHERE u.bucket_id = k.b AND u.version = k.v)))
 """
 
 

@@ -42,10 +42,12 @@ from tornado.iostream import StreamClosedError
 from tornado.log import app_log, gen_log
 
 from s3proxy import errors, metrics
+from s3proxy.cors import CorsAnswer, CorsRule, actual, preflight, requested_headers, server_rule
 from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
 from s3proxy.redact import redact_uri
 from s3proxy.web.access import describe, log_access
 from s3proxy.web.channel import BodyChannel
+from s3proxy.web.inputs import check_request_text
 
 log = logging.getLogger("s3proxy.web")
 
@@ -83,6 +85,7 @@ class StreamingHandler(tornado.web.RequestHandler):
     _refused = False
     _unframed = False  # the body's length cannot be known: it cannot be read past
     _continue = False  # an `Expect: 100-continue` still to be answered
+    _cors: CorsAnswer | None = None  # the CORS headers every response to this request carries
 
     # what the access log and the metrics say about the request
     protocol: ClassVar[str] = ""  # "rest" | "s3"
@@ -119,6 +122,8 @@ class StreamingHandler(tornado.web.RequestHandler):
             self.request_id = self.new_request_id()
         self.clear_header("Server")
         self.set_header(self.request_id_header(), self.request_id)
+        for name, value in (self._cors.headers if self._cors is not None else {}).items():
+            self.set_header(name, value)
 
     @property
     def bytes_in(self) -> int:
@@ -129,6 +134,12 @@ class StreamingHandler(tornado.web.RequestHandler):
         return super().flush(include_footers)
 
     # --- the request's start -------------------------------------------------------------
+
+    async def cors_rules(self) -> list[CorsRule]:
+        """The rules that decide this request's cross-origin access (an S3 bucket may have
+        its own); the server's CORS_ALLOWED_ORIGINS by default."""
+        rule = server_rule(self.application.settings["storage"].settings.cors_allowed_origins)
+        return [rule] if rule is not None else []
 
     async def prepare(self) -> None:
         self._started = True
@@ -143,6 +154,10 @@ class StreamingHandler(tornado.web.RequestHandler):
             self.refuse(exc)
             return
         try:
+            check_request_text(self.request.path, self.request.query_arguments.items(),
+                               self.request.headers.get_all())
+            if "Origin" in self.request.headers and await self._cross_origin():
+                return
             await self.begin()
             if self._channel is None and self._declared is not None and self._declared > self.max_body:
                 raise errors.BodyTooLarge()
@@ -153,6 +168,31 @@ class StreamingHandler(tornado.web.RequestHandler):
         if self._continue and expect != "100-continue":  # tornado answers the lower-case form itself
             self.request.connection.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
         self._continue = False
+
+    async def _cross_origin(self) -> bool:
+        """Label a browser's cross-origin request with CORS headers; answer its preflight
+        (True: the request has been answered)."""
+        headers = self.request.headers
+        origin, asked = headers["Origin"], headers.get("Access-Control-Request-Method")
+        rules = await self.cors_rules()
+        if self.request.method == "OPTIONS" and asked is not None:
+            answer = preflight(rules, origin, asked, requested_headers(headers.get("Access-Control-Request-Headers")))
+            if answer is None:
+                raise errors.CORSForbidden()
+            self._cors = answer
+            self.set_default_headers()
+            self._after_body(self.finish)
+            return True
+        self._cors = actual(rules, origin, self.request.method or "GET")
+        self.set_default_headers()
+        return False
+
+    def limit_body(self, max_body: int, too_large: type[errors.Error] = errors.EntityTooLarge) -> None:
+        """This route takes at most `max_body` bytes: refuse a longer declared body now,
+        before the caller is even authenticated."""
+        self.max_body = max_body
+        if self._declared is not None and self._declared > max_body:
+            raise too_large()
 
     def consume(self, operation: Callable[[BodyChannel], Awaitable[Any]]) -> None:
         """Start `operation` now; it reads the body from the channel it is given as the

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from s3proxy.app import rest_routes
+from s3proxy.app import rest_paths
+from s3proxy.config import Settings
 from s3proxy.rest.base import NotFoundHandler, RestHandler
 from s3proxy.rest.openapi import path_template
 from tests.integration.wire import own_server
@@ -23,7 +24,7 @@ def test_every_route_is_in_the_document_and_it_validates(server: Server) -> None
     doc = r.json()
     validate(doc)
     assert doc["info"]["version"] == httpx.get(server.url + "version").text
-    routes = [(p, h) for p, h in rest_routes() if issubclass(h, RestHandler) and h is not NotFoundHandler]
+    routes = [(p, h) for p, h in rest_paths(Settings()) if issubclass(h, RestHandler) and h is not NotFoundHandler]
     assert len(doc["paths"]) == len(routes)
     for pattern, handler in routes:
         path, params = path_template(pattern)
