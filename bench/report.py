@@ -93,7 +93,7 @@ def check_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(_check("rate", rec, rps, f">= {goal:g} req/s", None if err else (rps or 0) >= goal))
             checks.append(_check("p99", rec, p99, f"< {NODE_P99_MS:g} ms",
                                  None if err or p99 is None else p99 < NODE_P99_MS))
-        if rec["kind"] in ("rate", "listing") and not err:
+        if rec["kind"] in ("rate", "listing", "render") and not err:
             rss = med.get("server_rss_peak_mib")
             checks.append(_check("rss_load", rec, rss, f"<= {RSS_LOAD_MIB:g} MiB",
                                  None if rss is None else rss <= RSS_LOAD_MIB))

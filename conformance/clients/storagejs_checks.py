@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from conformance.clients.common import PAGED_COUNT, paged_rest_bucket
+from conformance.clients.common import PAGED_COUNT, paged_rest_bucket, sample_jpeg
 from conformance.runner import EXTERNAL, Context, ExternalSuite
 from conformance.target import Target
 
@@ -100,7 +100,9 @@ class StorageJsSuite(NodeSuite):
             paged = paged_rest_bucket(ctx)
         except Exception:  # noqa: BLE001 - the pagination checks will report it
             paged = ""
-        return {**super().environment(ctx), "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT)}
+        image = ctx.file("render-source.jpg", sample_jpeg())
+        return {**super().environment(ctx), "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT),
+                "CF_IMAGE_PATH": str(image)}
 
 
 EXTERNAL["storage-js"] = StorageJsSuite()

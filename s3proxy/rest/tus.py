@@ -70,6 +70,7 @@ class TusHandler(RestHandler):
             principal = self._signed_principal(*target)
             self._tus_errors = True
         self.ctx = Ctx(self.store, principal, operation, self.request_info())
+        self.operation, (self.bucket, self.key) = operation, target
         if headers.get("Tus-Resumable") != tus_wire.TUS_VERSION:
             raise errors.PreconditionFailed("Unsupported version")
         if self.grant is not None and self._new is not None:

@@ -88,6 +88,9 @@ def test_defaults_without_environment() -> None:
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of text, json, got 'xml'"),
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: expected one of trace, debug, info, warn, warning, error, fatal, critical, got 'loud'"),
     ({"S3_PROTOCOL_ACCESS_KEY_ID": "only-the-id"}, "S3_PROTOCOL_ACCESS_KEY_SECRET: set both or neither"),
+    ({"IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE": "300", "IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE": "200"},
+     "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE: must not exceed IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE"),
+    ({"IMAGE_TRANSFORMATION_ENABLED": "maybe"}, "IMAGE_TRANSFORMATION_ENABLED: expected true or false, got 'maybe'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
