@@ -26,6 +26,7 @@ import httpx
 import psutil
 import pytest
 
+from s3proxy.storage.sweep import KINDS
 from tests.integration.s3_support import s3_client
 from tests.integration.wire import BACKENDS, backend_upstream, own_server
 from tests.rig import REPO, Postgres, Server
@@ -48,7 +49,7 @@ def run_sweep(srv: Server, *extra: str) -> dict[str, tuple[int, int]]:
                           env=srv.environment(), cwd=str(REPO), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = re.findall(r"^([a-z][a-z -]+?)\s+(\d+)\s+(\d+)\s+\S+(?: \w+)?\s+(\d+)$", done.stdout, re.M)
-    assert len(rows) == 4, done.stdout
+    assert len(rows) == len(KINDS), done.stdout
     return {kind.strip(): (int(found), int(removed)) for kind, found, removed, _ in rows}
 
 
