@@ -26,7 +26,7 @@ SCRIPT = JS_DIR / "checks.mjs"
 _install_lock = threading.Lock()
 
 
-PACKAGES = ("@supabase/storage-js", "tus-js-client")  # conformance/js/package.json
+PACKAGES = ("@supabase/storage-js", "@supabase/supabase-js", "tus-js-client")  # conformance/js/package.json
 
 
 def npm_install() -> str | None:

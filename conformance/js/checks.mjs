@@ -3,6 +3,7 @@
 // CF_PAGED_COUNT, CF_IMAGE_PATH, CF_ONLY); each check prints one JSON line {name, ok, message}.
 import { readFileSync } from 'node:fs'
 import { StorageClient } from '@supabase/storage-js'
+import { createClient } from '@supabase/supabase-js'
 
 const REST_URL = process.env.CF_REST_URL
 const JWT = process.env.CF_SERVICE_JWT
@@ -406,6 +407,24 @@ check('errors: throwOnError() makes failures throw', async () => {
   let thrown = null
   try { await new StorageClient(REST_URL, { Authorization: `Bearer ${JWT}` }).throwOnError().getBucket(unique('x')) } catch (e) { thrown = e }
   ensure(thrown && thrown.name === 'StorageApiError', `thrown ${thrown?.name}`)
+})
+
+// --- supabase-js itself: createClient(url, key).storage, as web apps use it -----------------
+
+check('supabase-js: createClient(url, key).storage works against the server, under /storage/v1', async () => {
+  // Node 20 has no WebSocket, which supabase-js's realtime client wants at creation; these
+  // checks use storage only, so realtime gets a transport that is never opened
+  const client = createClient(REST_URL.replace(/\/+$/, ''), JWT,
+    { realtime: { transport: globalThis.WebSocket ?? class NoRealtime {} } })
+  const id = await bucket()
+  ok(await client.storage.from(id).upload('via/createClient.txt', Buffer.from('hello from createClient'),
+    { contentType: 'text/plain' }), 'upload')
+  const got = ok(await client.storage.from(id).download('via/createClient.txt'), 'download')
+  equal((await text(got)).toString(), 'hello from createClient', 'downloaded bytes')
+  const buckets = ok(await client.storage.listBuckets(), 'listBuckets')
+  ensure(buckets.some((b) => b.id === id), 'listBuckets shows the new bucket')
+  const listed = ok(await client.storage.from(id).list('via'), 'list')
+  equal(listed.map((o) => o.name), ['createClient.txt'], 'list names')
 })
 
 // --- runner -----------------------------------------------------------------------------
