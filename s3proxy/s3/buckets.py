@@ -15,6 +15,7 @@ from s3proxy.storage.listing import ListPage, list_page
 
 MAX_KEYS = 1000
 PUBLIC_ACLS = ("public-read", "public-read-write")
+LEGACY_REGION = "us-east-1"  # where re-creating your own bucket answers 200
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote(safe="/")` leaves as is
 
@@ -25,8 +26,15 @@ def _url_encode(value: str) -> str:
 
 
 async def create_bucket(req: S3Request) -> S3Response:
-    """CreateBucket; a canned public ACL makes the bucket public. AWS outside the legacy
-    us-east-1 answers 409 BucketAlreadyOwnedByYou for the owner's own bucket."""
+    """CreateBucket; a canned public ACL makes the bucket public.
+
+    A name already taken: BucketAlreadyExists when another identity made the bucket;
+    the caller's own bucket is 409 BucketAlreadyOwnedByYou, except in us-east-1, where
+    AWS keeps its legacy answer, 200 (AWS's CreateBucket reference and error list:
+    "Amazon S3 returns this error in all AWS Regions except in the North Virginia
+    Region"). The bucket is left exactly as it was, its objects and its public flag
+    too: AWS would also reset the bucket's ACL, but that ACL is the public flag here,
+    and a retried `mb` must not unpublish a bucket."""
     raw = await req.xml_body()
     if raw.strip():
         config = parse(raw, "CreateBucketConfiguration")
@@ -34,14 +42,12 @@ async def create_bucket(req: S3Request) -> S3Response:
     acl = (req.header("x-amz-acl") or "private").lower()
     if acl not in ("private", *PUBLIC_ACLS, "authenticated-read"):
         raise errors.InvalidArgument(f"Invalid canned ACL {acl}")
-    name = req.bucket_name
+    name = store_buckets.validate_s3_bucket_name(req.bucket_name)
     try:
         await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS)
-    except errors.BucketAlreadyExists as exc:
-        existing = await store_buckets.find_bucket_as_service(req.ctx, name)
-        if existing.owner_id == req.ctx.principal.sub:
-            raise errors.BucketAlreadyOwnedByYou() from exc
-        raise errors.BucketAlreadyExists("The requested bucket name is not available.") from exc
+    except errors.BucketAlreadyOwnedByYou:
+        if req.ctx.settings.s3_protocol_region != LEGACY_REGION:
+            raise
     return S3Response(headers=[("Location", f"/{name}")])
 
 

@@ -154,24 +154,31 @@ async def _store_part(ctx: Ctx, upload: Upload, number: int, body: UploadBody, s
     info: PartInfo = await ctx.store.backend.upload_part(data_key, upload.id, number, measured, size=size)
     await measured.drain()
     stored = _stored_etag(measured.etag, info.etag, measured.checksums)
+    row = None
     async with ctx.service() as conn:
         total = await conn.fetchval(
             "SELECT in_progress_size FROM storage.s3_multipart_uploads WHERE id = $1 FOR UPDATE", upload.id)
-        if total is None:
-            raise errors.NoSuchUpload()
-        old = await conn.fetchval(
-            "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1 AND part_number = $2"
-            " RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
-        row = await conn.fetchrow(
-            "INSERT INTO storage.s3_multipart_uploads_parts (upload_id, size, part_number, bucket_id, key, etag,"
-            " owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING part_number, etag, size,"
-            " created_at",
-            upload.id, measured.size, number, upload.bucket_id, upload.key, stored, ctx.principal.sub,
-            upload.version)
-        new_total = int(total) - int(old) + measured.size
-        await conn.execute(
-            "UPDATE storage.s3_multipart_uploads SET in_progress_size = $2, upload_signature = $3 WHERE id = $1",
-            upload.id, new_total, _signature(ctx, upload.id, new_total))
+        if total is not None:
+            old = await conn.fetchval(
+                "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1"
+                " AND part_number = $2 RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
+            row = await conn.fetchrow(
+                "INSERT INTO storage.s3_multipart_uploads_parts (upload_id, size, part_number, bucket_id, key,"
+                " etag, owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING part_number, etag,"
+                " size, created_at",
+                upload.id, measured.size, number, upload.bucket_id, upload.key, stored, ctx.principal.sub,
+                upload.version)
+            new_total = int(total) - int(old) + measured.size
+            await conn.execute(
+                "UPDATE storage.s3_multipart_uploads SET in_progress_size = $2, upload_signature = $3"
+                " WHERE id = $1", upload.id, new_total, _signature(ctx, upload.id, new_total))
+    if row is None:
+        # aborted, completed or its bucket deleted while the part streamed: that abort may
+        # have run before this part landed (the file backend then recreated the upload's
+        # folder), so abort once more, and say what became of the upload
+        await ctx.store.backend.abort_multipart(data_key, upload.id)
+        await find_bucket_as_service(ctx, upload.bucket_id)
+        raise errors.NoSuchUpload()
     return _part_from_row(row)
 
 
