@@ -21,8 +21,14 @@ class Error(Exception):
 
     default_message: ClassVar[str] = "An error occurred"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, details: tuple[tuple[str, str], ...] = (),
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.message = message if message is not None else self.default_message
+        # named facts a protocol may add to its error (S3: elements after <Message>,
+        # such as <ActualPartCount>), and response headers the answer carries (a 304's
+        # ETag); both optional, both plain strings
+        self.details = details
+        self.headers = headers
         super().__init__(f"{self.code}: {self.message}")
 
     @property

@@ -131,7 +131,10 @@ class S3Handler(StreamingHandler):
         if mapped.status >= 500 and mapped.code not in ("SlowDown", "ServiceUnavailable"):
             log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         self.set_status(mapped.status)
+        for name, value in error.headers:
+            self.set_header(name, value)
         if mapped.status == 304 or self.request.method == "HEAD":
             return b""
         self.set_header("Content-Type", "application/xml")
-        return error_document(mapped.code, mapped.message or "", self.resource, self.request_id)
+        return error_document(mapped.code, mapped.message or "", self.resource, self.request_id,
+                              extra=list(error.details))

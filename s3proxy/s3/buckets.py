@@ -167,9 +167,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     listing = Listing(req)
     token = req.query.get("continuation-token")
     start_after = req.query.get("start-after")
-    if token is not None and token == "":
-        raise errors.InvalidArgument("The continuation token provided is incorrect")
-    resume = decode_token(token) if token else start_after
+    resume = decode_token(token) if token is not None else start_after
     if token and start_after and start_after > (resume or ""):
         resume = start_after
     page = await listing.page(req, resume or None)

@@ -8,7 +8,7 @@ import re
 from s3proxy import errors
 from s3proxy.auth.checksums import CRC_ALGORITHMS, SINGLE_CHECKSUM, header_checksums
 from s3proxy.s3.buckets import Listing
-from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
+from s3proxy.s3.objects import _conditions, bucket_or_key_missing, parse_copy_source, write_options
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import int_param, owner
 from s3proxy.s3.xml import Child, child_text, children, document, parse
@@ -58,9 +58,13 @@ async def upload_part_copy(req: S3Request) -> S3Response:
                                          "where first and last are the zero-based offsets of the first and last "
                                          "bytes to copy")
         byte_range = (int(match.group(1)), int(match.group(2)))
-    part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
-                                        _part_number(req), src_bucket, src_key, byte_range,
-                                        _conditions(req, "x-amz-copy-source-"))
+    try:
+        part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
+                                            _part_number(req), src_bucket, src_key, byte_range,
+                                            _conditions(req, "x-amz-copy-source-"))
+    except errors.NoSuchKey as exc:
+        await bucket_or_key_missing(req, exc, src_bucket)
+        raise
     body = document("CopyPartResult", [("LastModified", part.last_modified), ("ETag", part.etag)])
     return S3Response.document(body)
 

@@ -43,9 +43,10 @@ async def put_object(req: S3Request) -> S3Response:
     return S3Response(headers=[("ETag", info.etag)] + meta.checksum_headers(req.body.checksums))
 
 
-async def bucket_or_key_missing(req: S3Request, exc: errors.NoSuchKey) -> None:
-    """NoSuchBucket rather than NoSuchKey when the bucket itself is missing."""
-    await find_bucket_as_service(req.ctx, req.bucket_name)
+async def bucket_or_key_missing(req: S3Request, exc: errors.NoSuchKey, bucket: str | None = None) -> None:
+    """NoSuchBucket rather than NoSuchKey when the bucket itself (the request's, or a
+    copy's source bucket) is missing."""
+    await find_bucket_as_service(req.ctx, bucket if bucket is not None else req.bucket_name)
     raise exc
 
 
@@ -201,7 +202,11 @@ async def copy_object(req: S3Request) -> S3Response:
         opts.user_metadata = meta.user_metadata(req.headers)
     if tag_directive == "REPLACE":
         opts.tags = meta.parse_tagging_header(req.header("x-amz-tagging") or "") or None
-    info = await store.copy_object(req.ctx, src_bucket, src_key, req.bucket_name, req.key_name, opts)
+    try:
+        info = await store.copy_object(req.ctx, src_bucket, src_key, req.bucket_name, req.key_name, opts)
+    except errors.NoSuchKey as exc:
+        await bucket_or_key_missing(req, exc, src_bucket)
+        raise
     body = document("CopyObjectResult", [("ETag", info.etag), ("LastModified", info.last_modified)])
     return S3Response.document(body)
 

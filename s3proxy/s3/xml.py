@@ -33,23 +33,28 @@ class Markup(str):
 Child = tuple[str, Any] | Markup
 
 
+# a carriage return would reach the reader as a line feed (XML parsers normalise line
+# ends), so a prefix or marker holding one is written as a character reference
+_ENTITIES = {"\r": "&#13;"}
+
+
 def escape_all(texts: list[str]) -> list[str]:
     """Each text escaped; the list as it is when none needs it (the usual case for keys
     and ETags: one scan of them all joined instead of a check per text)."""
     joined = "".join(texts)
-    if "&" not in joined and "<" not in joined and ">" not in joined:
+    if "&" not in joined and "<" not in joined and ">" not in joined and "\r" not in joined:
         return texts
-    return [escape(text) for text in texts]
+    return [escape(text, _ENTITIES) for text in texts]
 
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
-        return escape(value)
+        return escape(value, _ENTITIES)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return iso_millis(value)
-    return escape(str(value))
+    return escape(str(value), _ENTITIES)
 
 
 def _render(children: Iterable[Child], out: list[str]) -> None:

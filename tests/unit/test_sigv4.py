@@ -219,12 +219,19 @@ def test_presigned_time_window_and_tampering() -> None:
     assert error_of(verify, received(req, query=longer), secrets).code == "SignatureDoesNotMatch"
 
 
-@pytest.mark.parametrize("expires", ["604801", "0", "abc"])
-def test_presigned_bad_expires(expires: str) -> None:
+@pytest.mark.parametrize(("expires", "code", "status", "message"), [
+    ("604801", "AccessDenied", 403, "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+                                    "X-Amz-Expires must be less than 604800 seconds"),
+    ("-7", "AccessDenied", 403, "X-Amz-Expires must be non-negative"),
+    ("0", "AccessDenied", 403, "Request has expired"),
+    ("abc", "AuthorizationQueryParametersError", 400, "X-Amz-Expires should be a number"),
+])
+def test_presigned_bad_expires(expires: str, code: str, status: int, message: str) -> None:
+    """Out of range or spent: 403 AccessDenied with AWS's messages; not a number: 400."""
     req = botocore_signed(presign=60)
     query = urlsplit(req.url).query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
     err = error_of(verify, received(req, query=query), secrets)
-    assert (err.code, s3_error(err).status) == ("AuthorizationQueryParametersError", 400)
+    assert (err.code, s3_error(err).status, err.message) == (code, status, message)
 
 
 def test_no_signature_and_unsupported_mechanisms() -> None:
