@@ -67,17 +67,20 @@ def _conditions(req: S3Request, prefix: str = "") -> Conditions:
 
 
 def _part_range(info: ObjectInfo, part: str) -> tuple[int, int] | None:
-    """partNumber of GetObject/HeadObject: a part of a multipart object, or part 1 = all."""
+    """partNumber of GetObject/HeadObject: a part of a multipart object, or part 1 = all.
+    Beyond the last part: AWS's 416 InvalidPartNumber, which names the part asked for
+    and the count (<PartNumberRequested>, <ActualPartCount>); a single-part object
+    counts one part."""
     if not part.isdigit() or not 1 <= int(part) <= 10_000:
         raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
     number = int(part)
     sizes = info.meta.part_sizes
+    count = len(sizes) or 1
+    if number > count:
+        raise errors.InvalidPartNumber(details=(("PartNumberRequested", str(number)),
+                                                ("ActualPartCount", str(count))))
     if not sizes:
-        if number != 1:
-            raise errors.InvalidPartNumber()
         return (0, info.size - 1) if info.size else None
-    if number > len(sizes):
-        raise errors.InvalidPartNumber()
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
 
@@ -102,8 +105,9 @@ class _Read:
         else:
             byte_range = parse_range(req.header("range"), info.size)
         whole = byte_range is None or byte_range == (0, info.size - 1)
+        part = int(self.part) if self.part is not None and info.meta.part_sizes else None
         checksum_mode = (req.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
-        headers = meta.object_headers(info, checksums=checksum_mode and whole and self.part is None)
+        headers = meta.object_headers(info, checksums=checksum_mode and (whole or part is not None), part=part)
         headers = meta.apply_overrides(headers, req.query)
         if byte_range is not None and (self.part is not None or req.header("range")):
             start, end = byte_range
@@ -244,6 +248,40 @@ async def delete_object_tagging(req: S3Request) -> S3Response:
 
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+MAX_ATTRIBUTE_PARTS = 1000
+
+
+def _int_header(req: S3Request, name: str, default: int) -> int:
+    raw = (req.header(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise errors.InvalidArgument(f"Provided {name} not an integer or within integer range")
+    return int(raw)
+
+
+def _object_parts(req: S3Request, info: ObjectInfo) -> list[Child]:
+    """ObjectParts: the part count; and, when the object has a checksum (AWS returns
+    <Part> only then), a page of parts after x-amz-part-number-marker, at most
+    x-amz-max-parts (1,000 at most), each with its size and, for a COMPOSITE checksum,
+    its own checksum."""
+    sizes = info.meta.part_sizes
+    out: list[Child] = [("PartsCount", len(sizes))]
+    if not info.meta.checksums:
+        return out
+    marker = _int_header(req, "x-amz-part-number-marker", 0)
+    max_parts = min(_int_header(req, "x-amz-max-parts", MAX_ATTRIBUTE_PARTS), MAX_ATTRIBUTE_PARTS)
+    numbers = list(range(marker + 1, len(sizes) + 1))[:max_parts]
+    algorithm = next(iter(info.meta.checksums)).upper()
+    part_sums = info.meta.parts.checksums
+    out += [("PartNumberMarker", marker), ("NextPartNumberMarker", numbers[-1] if numbers else marker),
+            ("MaxParts", max_parts), ("IsTruncated", bool(numbers) and numbers[-1] < len(sizes))]
+    for n in numbers:
+        part: list[Child] = [("PartNumber", n), ("Size", sizes[n - 1])]
+        if n <= len(part_sums):
+            part.append((f"Checksum{algorithm}", part_sums[n - 1]))
+        out.append(("Part", part))
+    return out
 
 
 async def get_object_attributes(req: S3Request) -> S3Response:
@@ -259,13 +297,9 @@ async def get_object_attributes(req: S3Request) -> S3Response:
         found = info.meta.checksums
         if found:
             out.append(("Checksum", [(f"Checksum{a.upper()}", v) for a, v in found.items()]
-                        + [("ChecksumType", "FULL_OBJECT")]))
-    sizes = info.meta.part_sizes
-    if "ObjectParts" in wanted and sizes:
-        out.append(("ObjectParts", [("PartsCount", len(sizes)), ("PartNumberMarker", 0),
-                                    ("NextPartNumberMarker", len(sizes)), ("MaxParts", 1000),
-                                    ("IsTruncated", False)]
-                    + [("Part", [("PartNumber", i + 1), ("Size", s)]) for i, s in enumerate(sizes[:1000])]))
+                        + [("ChecksumType", info.meta.checksum_type)]))
+    if "ObjectParts" in wanted and info.meta.part_sizes:
+        out.append(("ObjectParts", _object_parts(req, info)))
     if "StorageClass" in wanted:
         out.append(("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:

@@ -168,7 +168,7 @@ def test_header_checksum_mismatch() -> None:
     v = verifier({"x-amz-checksum-crc32": b64(digest_of("crc32", b"other"))})
     err = error(v.finish)
     assert (err.code, s3_error(err).status) == ("BadDigest", 400)
-    assert err.message == "The x-amz-checksum-crc32 you specified did not match the calculated checksum."
+    assert err.message == "The CRC32 you specified did not match the calculated checksum."  # AWS's wording
 
 
 @pytest.mark.parametrize("headers", [
