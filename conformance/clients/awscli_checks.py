@@ -378,3 +378,82 @@ def _(ctx: Context) -> None:
     url = aws(ctx, "s3", "presign", f"s3://{b}/p.txt", "--expires-in", "300").stdout.decode().strip()
     r = httpx.get(url, timeout=30)
     equal((r.status_code, r.content), (200, b"presigned"), "GET presigned URL")
+
+
+# --- the edges AWS answers in its own way (issue 16) ------------------------------------
+
+
+@check(C, "buckets: s3 rb removes a bucket left with an unfinished multipart upload")
+def _(ctx: Context) -> None:
+    b = ctx.name("rbmp")
+    aws(ctx, "s3", "mb", f"s3://{b}")
+    ctx.defer(aws, ctx, "s3", "rb", f"s3://{b}", "--force", ok=False)
+    api(ctx, "create-multipart-upload", "--bucket", b, "--key", "left/behind")
+    aws(ctx, "s3", "rb", f"s3://{b}")
+    ensure(b not in aws(ctx, "s3", "ls").stdout.decode(), "bucket gone")
+
+
+@check(C, "buckets: s3api create-bucket of your own bucket again answers by AWS's region rule")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    again = aws(ctx, "s3api", "create-bucket", "--bucket", b, ok=False)
+    if ctx.target.region == "us-east-1":
+        equal(again.returncode, 0, f"exit status: {again.stderr.decode()[-200:]}")
+    else:
+        ensure(b"BucketAlreadyOwnedByYou" in again.stderr, f"stderr: {again.stderr.decode()[-200:]}")
+
+
+def sha256_upload(ctx: Context, b: str, key: str) -> tuple[str, list[dict[str, Any]]]:
+    created = api(ctx, "create-multipart-upload", "--bucket", b, "--key", key, "--checksum-algorithm", "SHA256")
+    equal((created.get("ChecksumAlgorithm"), created.get("ChecksumType")), ("SHA256", "COMPOSITE"), "echoed")
+    parts = []
+    for number, data in enumerate((payload(5 * MiB, "cli-1"), b"tail"), start=1):
+        path = ctx.file(f"{key}-{number}", data)
+        sent = api(ctx, "upload-part", "--bucket", b, "--key", key, "--upload-id", created["UploadId"],
+                   "--part-number", str(number), "--body", str(path), "--checksum-algorithm", "SHA256")
+        parts.append({"PartNumber": number, "ETag": sent["ETag"], "ChecksumSHA256": sent["ChecksumSHA256"]})
+    return created["UploadId"], parts
+
+
+@check(C, "multipart: create-multipart-upload --checksum-algorithm echoes it; a repeated complete answers the same",
+       timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    upload_id, parts = sha256_upload(ctx, b, "twice")
+    listing = ctx.file("parts.json", json.dumps({"Parts": parts}).encode())
+    complete = ("complete-multipart-upload", "--bucket", b, "--key", "twice", "--upload-id", upload_id,
+                "--multipart-upload", f"file://{listing}")
+    first = api(ctx, *complete)
+    equal(first.get("ChecksumType"), "COMPOSITE", "ChecksumType")
+    ensure(str(first.get("ChecksumSHA256", "")).endswith("-2"), f"composite checksum: {first}")
+    equal(api(ctx, *complete), first, "second complete")
+
+
+@check(C, "multipart: get-object --part-number beyond the last part fails with InvalidPartNumber", timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    upload_id, parts = sha256_upload(ctx, b, "two")
+    api(ctx, "complete-multipart-upload", "--bucket", b, "--key", "two", "--upload-id", upload_id,
+        "--multipart-upload", json.dumps({"Parts": parts}))
+    fails_with(ctx, "InvalidPartNumber", "s3api", "get-object", "--bucket", b, "--key", "two", "--part-number", "3",
+               str(ctx.path("out")))
+
+
+@check(C, "checksums: s3 cp of 12 MiB stores a composite CRC32 that head-object --checksum-mode shows",
+       timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", str(ctx.file("big.bin", payload(12 * MiB, "cli-crc"))), f"s3://{b}/big.bin")
+    head = api(ctx, "head-object", "--bucket", b, "--key", "big.bin", "--checksum-mode", "ENABLED")
+    equal(head.get("ChecksumType"), "COMPOSITE", "ChecksumType")
+    ensure(str(head.get("ChecksumCRC32", "")).endswith("-3"), f"ChecksumCRC32: {head.get('ChecksumCRC32')!r}")
+
+
+@check(C, "signed URLs: s3 presign --expires-in beyond a week gives a URL refused with 403")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/p.txt", stdin=b"presigned")
+    url = aws(ctx, "s3", "presign", f"s3://{b}/p.txt", "--expires-in", "604801").stdout.decode().strip()
+    r = httpx.get(url, timeout=30)
+    equal(r.status_code, 403, "status")
+    ensure(b"<Code>AccessDenied</Code>" in r.content, f"AccessDenied: {r.text[:200]}")
