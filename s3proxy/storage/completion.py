@@ -331,12 +331,17 @@ async def _completed(ctx: Ctx, bucket_id: str, key: str, upload_id: str, digest:
     return Completion(bucket_id, key, row["etag"], checksum)
 
 
-async def sweep_completed_uploads(ctx: Ctx, older_than: timedelta = COMPLETED_UPLOAD_RETENTION) -> int:
+async def sweep_completed_uploads(ctx: Ctx, older_than: timedelta = COMPLETED_UPLOAD_RETENTION, *,
+                                  dry_run: bool = False) -> int:
     """Delete the records of completions (and claims) older than `older_than`; returns how
-    many. For the `sweep` command: past this age a retried completion answers
+    many (would go, in a dry run). For the `sweep` command, whose default grace period (a
+    day) is COMPLETED_UPLOAD_RETENTION: past this age a retried completion answers
     NoSuchUpload, as it would have before the record existed."""
+    old = "coalesce(completed_at, started_at) < now() - $1::interval"
     async with ctx.service() as conn:
-        deleted = await conn.fetch(
-            "DELETE FROM storage.s3proxy_completed_uploads WHERE coalesce(completed_at, started_at)"
-            " < now() - $1::interval RETURNING upload_id", older_than)
+        if dry_run:
+            return int(await conn.fetchval(f"SELECT count(*) FROM storage.s3proxy_completed_uploads WHERE {old}",
+                                           older_than))
+        deleted = await conn.fetch(f"DELETE FROM storage.s3proxy_completed_uploads WHERE {old} RETURNING upload_id",
+                                   older_than)
     return len(deleted)

@@ -262,7 +262,7 @@ def test_unsupported_subresources_are_not_implemented(server: Server, s3_bucket:
     for call in (lambda: admin.put_object_acl(Bucket=s3_bucket, Key="k", ACL="private"),
                  lambda: admin.get_bucket_policy(Bucket=s3_bucket),
                  lambda: admin.get_bucket_lifecycle_configuration(Bucket=s3_bucket),
-                 lambda: admin.get_bucket_cors(Bucket=s3_bucket)):
+                 lambda: admin.get_bucket_website(Bucket=s3_bucket)):
         with pytest.raises(ClientError) as exc:
             call()
         assert error_code(exc.value) == ("NotImplemented", 501)
