@@ -62,7 +62,7 @@ _V4_QUERY = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
 _V2_QUERY = ("AWSAccessKeyId", "Signature")
 _QUERY_HEADERS = ("content-md5", "content-type")
 _EXPIRES = re.compile(r"[0-9]{1,15}")
-_ISO_BASIC = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_ISO_BASIC = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 
 _ONE_MECHANISM = ("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature "
                   "query string parameter or the Authorization header should be specified")
