@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from s3proxy import errors
 from s3proxy.auth import sigv2
 from s3proxy.auth.sigv4 import ALGORITHM, signing_key
-from s3proxy.storage.errors import StorageError
 
 MAX_PRE_DATA = 20 * 1024  # AWS: the fields before the file may total 20 KB
 
@@ -53,23 +53,22 @@ _UNCOVERED = {4: frozenset({"policy", "x-amz-signature", "file"}),
               2: frozenset({"policy", "signature", "awsaccesskeyid", "file"})}
 
 
-# -- errors: the one place this module raises ------------------------------------------
+# -- errors -------------------------------------------------------------------------------
 
-def _error(code: str, message: str, status: int = 400) -> StorageError:
-    return StorageError(code, message, status=status)
-
-
-def _invalid_policy(message: str) -> StorageError:
-    return _error("InvalidPolicyDocument", f"Invalid Policy: {message}")
+def _invalid_policy(message: str) -> errors.Error:
+    return errors.InvalidPolicyDocument(f"Invalid Policy: {message}")
 
 
-def _denied(message: str) -> StorageError:
-    return _error("AccessDenied", f"Invalid according to Policy: {message}", 403)
+def _denied(message: str) -> errors.Error:
+    return errors.AccessDenied(f"Invalid according to Policy: {message}")
 
 
-def _missing(name: str) -> StorageError:
-    return _error("InvalidArgument", f"Bucket POST must contain a field named '{name}'.  "
-                  "If it is specified, please check the order of the fields.")
+def _missing(name: str) -> errors.Error:
+    return errors.InvalidArgument(f"Bucket POST must contain a field named '{name}'.  "
+                                  "If it is specified, please check the order of the fields.")
+
+
+_PRE_DATA = "Your POST request fields preceding the upload file were too large."
 
 
 # -- the policy document -----------------------------------------------------------------
@@ -159,8 +158,7 @@ def decode_policy(policy_b64: str) -> Policy:
     """The policy document, strictly: base64 of UTF-8 JSON, no duplicate keys, exactly
     `expiration` (ISO 8601, UTC) and `conditions` (a list)."""
     if len(policy_b64) > MAX_PRE_DATA:
-        raise _error("MaxPostPreDataLengthExceeded", "Your POST request fields preceding the upload file "
-                     "were too large.")
+        raise errors.MaxPostPreDataLengthExceeded(_PRE_DATA)
     try:
         raw = base64.b64decode("".join(policy_b64.split()), validate=True)
     except binascii.Error:
@@ -201,12 +199,11 @@ def form_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in pairs:
         total += len(name.encode()) + len(value.encode())
         if total > MAX_PRE_DATA:
-            raise _error("MaxPostPreDataLengthExceeded", "Your POST request fields preceding the upload "
-                         "file were too large.")
+            raise errors.MaxPostPreDataLengthExceeded(_PRE_DATA)
         lower = name.lower()
         if lower in fields:
-            raise _error("MalformedPOSTRequest", "The body of your POST request is not well-formed "
-                         f"multipart/form-data: the field '{name}' appears more than once.")
+            raise errors.MalformedPOSTRequest("The body of your POST request is not well-formed "
+                                              f"multipart/form-data: the field '{name}' appears more than once.")
         fields[lower] = value
     return fields
 
@@ -245,9 +242,9 @@ class PostUpload:
         """Call with the bytes received so far while streaming, and once more with
         final=True at the end of the file."""
         if self.max_size is not None and size > self.max_size:
-            raise _error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            raise errors.EntityTooLarge("Your proposed upload exceeds the maximum allowed size")
         if final and size < self.min_size:
-            raise _error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+            raise errors.EntityTooSmall("Your proposed upload is smaller than the minimum allowed size")
 
 
 def _need(fields: Mapping[str, str], name: str) -> str:
@@ -261,8 +258,8 @@ def _credential(value: str) -> tuple[str, str, str, str]:
     parts = value.rsplit("/", 4)
     if len(parts) != 5 or not parts[0] or not re.fullmatch(r"[0-9]{8}", parts[1]) or not parts[2] \
             or parts[3] != "s3" or parts[4] != "aws4_request":
-        raise _error("InvalidArgument", "Error parsing the X-Amz-Credential parameter; the Credential is "
-                     "mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
+        raise errors.InvalidArgument("Error parsing the X-Amz-Credential parameter; the Credential is "
+                                     "mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
     return parts[0], parts[1], parts[2], parts[3]
 
 
@@ -271,8 +268,8 @@ def parse(fields: Mapping[str, str]) -> ParsedPost:
     400s of a malformed form or policy. No secret needed."""
     v4 = any(name in fields for name in _V4_FIELDS)
     if v4 and any(name in fields for name in _V2_FIELDS):
-        raise _error("InvalidArgument", "Only one auth mechanism allowed; only the x-amz-signature or the "
-                     "signature field should be specified")
+        raise errors.InvalidArgument("Only one auth mechanism allowed; only the x-amz-signature or the "
+                                     "signature field should be specified")
     policy_b64 = _need(fields, "policy")
     _need(fields, "key")
     token = fields.get("x-amz-security-token") or None
@@ -280,12 +277,12 @@ def parse(fields: Mapping[str, str]) -> ParsedPost:
         access_key, signature = _need(fields, "awsaccesskeyid"), _need(fields, "signature")
         return ParsedPost(2, access_key, token, signature, policy_b64, decode_policy(policy_b64), fields)
     if _need(fields, "x-amz-algorithm") != ALGORITHM:
-        raise _error("InvalidArgument", f"X-Amz-Algorithm only supports \"{ALGORITHM}\"")
+        raise errors.InvalidArgument(f"X-Amz-Algorithm only supports \"{ALGORITHM}\"")
     access_key, date, region, service = _credential(_need(fields, "x-amz-credential"))
     amz_date = _need(fields, "x-amz-date")
     if not _AMZ_DATE.fullmatch(amz_date) or amz_date[:8] != date:
-        raise _error("InvalidArgument", "X-Amz-Date must be in the ISO8601 Long Format "
-                     "\"yyyyMMdd'T'HHmmss'Z'\" and on the day of the credential")
+        raise errors.InvalidArgument("X-Amz-Date must be in the ISO8601 Long Format "
+                                     "\"yyyyMMdd'T'HHmmss'Z'\" and on the day of the credential")
     signature = _need(fields, "x-amz-signature")
     return ParsedPost(4, access_key, token, signature, policy_b64, decode_policy(policy_b64), fields,
                       (date, region, service))
@@ -306,13 +303,13 @@ def check(parsed: ParsedPost, secret: str, *, bucket: str, filename: str = "",
     """
     given = parsed.signature.lower() if parsed.version == 4 else parsed.signature
     if not sigv2.signatures_match(_expected_signature(parsed, secret), given):
-        raise StorageError("SignatureDoesNotMatch")
+        raise errors.SignatureDoesNotMatch()
     policy = parsed.policy
     if (time.time() if now is None else now) > policy.expiration:
         raise _denied("Policy expired.")
     values = dict(parsed.fields)
     if values.get("bucket", bucket) != bucket:
-        raise _error("InvalidArgument", "The bucket field does not name the bucket of the URL.")
+        raise errors.InvalidArgument("The bucket field does not name the bucket of the URL.")
     values["bucket"] = bucket
     values["key"] = values["key"].replace("${filename}", filename)
     for condition in policy.conditions:
@@ -332,5 +329,5 @@ def verify(fields: Mapping[str, str], secret_for: Callable[[str], str | None], *
     parsed = parse(fields)
     secret = secret_for(parsed.access_key_id)
     if secret is None:
-        raise StorageError("InvalidAccessKeyId")
+        raise errors.InvalidAccessKeyId()
     return check(parsed, secret, bucket=bucket, filename=filename, now=now)

@@ -44,8 +44,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
+from s3proxy import errors
 from s3proxy.auth.sigv4 import MAX_SKEW_SECONDS, SignedRequest
-from s3proxy.storage.errors import StorageError
 
 # The query parameters that are part of the canonical resource: botocore's
 # HmacV1Auth.QSAOfInterest, which is AWS's list plus the newer sub-resources.
@@ -88,7 +88,7 @@ def auth_scheme(req: SignedRequest) -> Scheme:
     v4_query = any(p in keys for p in _V4_QUERY)
     v2_query = any(p in keys for p in _V2_QUERY)
     if (header is not None) + v4_query + v2_query > 1:
-        raise StorageError("InvalidArgument", _ONE_MECHANISM)
+        raise errors.InvalidArgument(_ONE_MECHANISM)
     if header is not None:
         return Scheme.SIGV2 if header.startswith("AWS ") else Scheme.SIGV4
     if v4_query:
@@ -157,7 +157,7 @@ def _amz_headers(req: SignedRequest) -> dict[str, str]:
 
 def parse_auth(req: SignedRequest, *, now: float | None = None,
                max_skew: int = MAX_SKEW_SECONDS) -> ParsedV2:
-    """Parse and time-check a SigV2 header or presigned query; raises StorageError."""
+    """Parse and time-check a SigV2 header or presigned query; raises errors.Error."""
     now = time.time() if now is None else now
     header = req.get("authorization")
     if header is not None:
@@ -169,14 +169,14 @@ def _parse_header(req: SignedRequest, header: str, now: float, max_skew: int) ->
     scheme, _, credentials = header.partition(" ")
     access_key, sep, signature = credentials.strip().partition(":")
     if scheme != "AWS" or not sep or not access_key or not signature:
-        raise StorageError("InvalidArgument", _BAD_HEADER)
+        raise errors.InvalidArgument(_BAD_HEADER)
     amz_date = req.get("x-amz-date")
     date = amz_date if amz_date is not None else req.get("date")
     when = _epoch(date)
     if when is None:
-        raise StorageError("AccessDenied", _MISSING_DATE)
+        raise errors.AccessDenied(_MISSING_DATE)
     if abs(now - when) > max_skew:
-        raise StorageError("RequestTimeTooSkewed")
+        raise errors.RequestTimeTooSkewed()
     return ParsedV2(access_key, signature, False, "" if amz_date is not None else date or "",
                     req.get("content-md5") or "", req.get("content-type") or "", _amz_headers(req))
 
@@ -185,11 +185,11 @@ def _parse_query(req: SignedRequest, now: float) -> ParsedV2:
     access_key, signature = req.query_value("AWSAccessKeyId"), req.query_value("Signature")
     expires = req.query_value("Expires")
     if not access_key or not signature or not expires:
-        raise StorageError("AccessDenied", _QUERY_REQUIRED)
+        raise errors.AccessDenied(_QUERY_REQUIRED)
     if not _EXPIRES.fullmatch(expires):
-        raise StorageError("AccessDenied", f"Invalid date (should be seconds since epoch): {expires}")
+        raise errors.AccessDenied(f"Invalid date (should be seconds since epoch): {expires}")
     if now > int(expires):
-        raise StorageError("AccessDenied", "Request has expired")
+        raise errors.AccessDenied("Request has expired")
     carried: dict[str, str] = {}
     for name, value in req.query:
         lower = name.lower()
@@ -198,7 +198,7 @@ def _parse_query(req: SignedRequest, now: float) -> ParsedV2:
     for name, value in carried.items():
         sent = req.get(name)
         if sent is not None and sent != value.strip():
-            raise StorageError("SignatureDoesNotMatch")  # the header contradicts the signed value
+            raise errors.SignatureDoesNotMatch()  # the header contradicts the signed value
     headers = {**req.headers, **{k: v.strip() for k, v in carried.items()}}
     amz = {k: v for k, v in headers.items() if k.startswith("x-amz-")}
     # a '+' sent unescaped in the query decodes to ' '; base64 has no spaces
@@ -276,7 +276,7 @@ def check_signature(req: SignedRequest, parsed: ParsedV2, secret: str, *, route_
             if signatures_match(sign(secret, string), parsed.signature):
                 return V2AuthResult(parsed.access_key_id, parsed.session_token, parsed.presigned,
                                     dict(parsed.query_headers))
-    raise StorageError("SignatureDoesNotMatch")
+    raise errors.SignatureDoesNotMatch()
 
 
 def verify(req: SignedRequest, secret_for: Callable[[str], str | None], *, route_prefix: str = "",
@@ -286,5 +286,5 @@ def verify(req: SignedRequest, secret_for: Callable[[str], str | None], *, route
     parsed = parse_auth(req, now=now, max_skew=max_skew)
     secret = secret_for(parsed.access_key_id)
     if secret is None:
-        raise StorageError("InvalidAccessKeyId")
+        raise errors.InvalidAccessKeyId()
     return check_signature(req, parsed, secret, route_prefix=route_prefix, virtual_bucket=virtual_bucket)

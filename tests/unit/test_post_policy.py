@@ -14,9 +14,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from s3proxy import errors
 from s3proxy.auth import post_policy
 from s3proxy.auth.post_policy import form_fields, is_signed, verify
-from s3proxy.storage.errors import StorageError
+from s3proxy.s3.errors import s3_error
 
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 BUCKET = "uploads"
@@ -26,8 +27,8 @@ def secrets(key: str) -> str | None:
     return SK if key == AK else None
 
 
-def error_of(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> StorageError:
-    with pytest.raises(StorageError) as info:
+def error_of(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> errors.Error:
+    with pytest.raises(errors.Error) as info:
         fn(*args, **kwargs)
     return info.value
 
@@ -108,9 +109,9 @@ def test_size_range_is_enforced_while_streaming() -> None:
     for size in (10, 55, 100):
         upload.check_size(size, final=True)
     err = error_of(upload.check_size, 101)
-    assert (err.code, err.status) == ("EntityTooLarge", 400)
+    assert (err.code, s3_error(err).status) == ("EntityTooLarge", 413)
     err = error_of(upload.check_size, 9, final=True)
-    assert (err.code, err.status) == ("EntityTooSmall", 400)
+    assert (err.code, s3_error(err).status) == ("EntityTooSmall", 400)
     unlimited = check(presigned_post(key="k"), filename="")
     assert (unlimited.min_size, unlimited.max_size) == (0, None)
     unlimited.check_size(10**12, final=True)
@@ -129,7 +130,7 @@ def test_exact_key_and_session_token() -> None:
     assert (upload.key, upload.session_token) == ("exact/key.txt", "user.jwt")
     fields["key"] = "exact/other.txt"
     err = error_of(check, fields)
-    assert (err.code, err.status) == ("AccessDenied", 403)
+    assert (err.code, s3_error(err).status) == ("AccessDenied", 403)
     assert err.message == 'Invalid according to Policy: Policy Condition failed: ["eq", "$key", "exact/key.txt"]'
 
 
@@ -177,10 +178,10 @@ def test_uncovered_fields() -> None:
                   {"redirect": "https://evil.example"}):
         err = error_of(check, {**fields, **extra})
         name = next(iter(extra)).lower()
-        assert (err.code, err.status) == ("AccessDenied", 403)
+        assert (err.code, s3_error(err).status) == ("AccessDenied", 403)
         assert err.message == f"Invalid according to Policy: Extra input fields: {name}"
     err = error_of(check, {**fields, "AWSAccessKeyId": AK})  # a SigV2 field in a SigV4 form
-    assert (err.code, err.status) == ("InvalidArgument", 400) and "Only one auth mechanism" in err.message
+    assert (err.code, s3_error(err).status) == ("InvalidArgument", 400) and "Only one auth mechanism" in err.message
 
 
 def test_bucket_must_match_and_be_covered() -> None:
@@ -199,7 +200,7 @@ def test_expired_policy() -> None:
     fields = presigned_post(key="k", expires=60)
     check(fields, now=time.time() + 50)
     err = error_of(check, fields, now=time.time() + 61)
-    assert (err.code, err.status, err.message) == ("AccessDenied", 403,
+    assert (err.code, s3_error(err).status, err.message) == ("AccessDenied", 403,
                                                    "Invalid according to Policy: Policy expired.")
 
 
@@ -213,7 +214,7 @@ def test_tampering() -> None:
                    {**fields, "x-amz-signature": signature.upper()[:-2] + "é"},
                    {**fields, "x-amz-credential": fields["x-amz-credential"].replace("eu-central-1", "us-east-1")}):
         err = error_of(check, forged)
-        assert (err.code, err.status) == ("SignatureDoesNotMatch", 403)
+        assert (err.code, s3_error(err).status) == ("SignatureDoesNotMatch", 403)
     check({**fields, "x-amz-signature": signature.upper()})  # hex: case does not matter
     assert error_of(verify, form_fields(fields.items()), lambda _k: "other", bucket=BUCKET).code == \
         "SignatureDoesNotMatch"
@@ -242,9 +243,9 @@ def test_operators_and_policy_field_names_case_insensitive() -> None:
 def test_form_fields() -> None:
     assert form_fields([("Key", "a"), ("X-Amz-Meta-A", "b")]) == {"key": "a", "x-amz-meta-a": "b"}
     err = error_of(form_fields, [("key", "a"), ("KEY", "b")])
-    assert (err.code, err.status) == ("MalformedPOSTRequest", 400)
+    assert (err.code, s3_error(err).status) == ("MalformedPOSTRequest", 400)
     err = error_of(form_fields, [("key", "a"), ("x-amz-meta-big", "x" * post_policy.MAX_PRE_DATA)])
-    assert (err.code, err.status) == ("MaxPostPreDataLengthExceeded", 400)
+    assert (err.code, s3_error(err).status) == ("MaxPostPreDataLengthExceeded", 400)
     assert not is_signed(form_fields([("key", "k"), ("acl", "public-read")]))
     assert is_signed({"policy": "x"}) and is_signed({"awsaccesskeyid": "a"}) and is_signed({"x-amz-credential": "c"})
 
@@ -254,7 +255,7 @@ def test_form_fields() -> None:
 def test_missing_fields(missing: str) -> None:
     fields = {k: v for k, v in presigned_post(key="k").items() if k != missing}
     err = error_of(check, fields)
-    assert (err.code, err.status) == ("InvalidArgument", 400)
+    assert (err.code, s3_error(err).status) == ("InvalidArgument", 400)
     assert err.message.startswith(f"Bucket POST must contain a field named '{missing}'.")
 
 
@@ -267,7 +268,7 @@ def test_missing_fields(missing: str) -> None:
 ])
 def test_malformed_v4_fields(name: str, value: str, expected: str) -> None:
     err = error_of(check, {**presigned_post(key="k"), name: value})
-    assert (err.code, err.status) == ("InvalidArgument", 400) and err.message.startswith(expected)
+    assert (err.code, s3_error(err).status) == ("InvalidArgument", 400) and err.message.startswith(expected)
 
 
 LATER = "2099-01-01T00:00:00Z"
@@ -305,7 +306,7 @@ LATER = "2099-01-01T00:00:00Z"
 ])
 def test_malformed_policies(policy: Any, expected: str) -> None:
     err = error_of(check, handmade(policy))
-    assert (err.code, err.status) == ("InvalidPolicyDocument", 400)
+    assert (err.code, s3_error(err).status) == ("InvalidPolicyDocument", 400)
     assert err.message.startswith("Invalid Policy: " + expected)
 
 
