@@ -16,6 +16,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from s3proxy.app import in_flight, make_app, make_s3_app
+from s3proxy.auth.credentials import CredentialStore, SecretBox
 from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.scope import Database
@@ -34,7 +35,8 @@ def build_storage(settings: Settings) -> Storage:
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
-    return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)
+    credentials = CredentialStore(db.fetch_unscoped, SecretBox(settings.jwt_secret), keys)
+    return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys, credentials=credentials)
 
 
 class _Worker:

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
 from s3proxy import errors
 from s3proxy.s3 import buckets, multipart, objects, service
-from s3proxy.s3.request import S3Request, S3Response
+from s3proxy.s3.request import OperationFn
 
 Level = Literal["service", "bucket", "object"]
-OperationFn = Callable[[S3Request], Awaitable[S3Response]]
 
 # Query keys that select an operation or a sub-resource (AWS's list, plus list-type).
 SELECTORS = frozenset({

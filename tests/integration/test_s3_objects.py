@@ -293,8 +293,8 @@ def test_main_port_prefix(server: Server, s3_bucket: str) -> None:
 
 
 def test_error_document_shape(server: Server) -> None:
-    r = httpx.get(server.s3_url + "/no-such-bucket-xyz?list-type=2")
-    assert r.status_code == 403
-    assert b"<Code>AccessDenied</Code>" in r.content
+    r = httpx.get(server.s3_url + "/no-such-bucket-xyz?list-type=2")  # anonymous: as AWS, the bucket is missing
+    assert r.status_code == 404
+    assert b"<Code>NoSuchBucket</Code>" in r.content
     assert b"xmlns" not in r.content.split(b"<Error>")[0].split(b"?>")[-1]
     assert b"<RequestId>" in r.content and b"<Resource>/no-such-bucket-xyz</Resource>" in r.content
