@@ -296,6 +296,12 @@ class MaxPostPreDataLengthExceeded(Error):
     default_message = "Your POST request fields preceding the upload file were too large."
 
 
+class AccessControlListNotSupported(Error):
+    """An ACL that is neither private nor public-read: a bucket's public flag is all there is."""
+
+    default_message = "The bucket does not allow ACLs"
+
+
 class NotImplemented(Error):  # noqa: A001 - S3's own code name
     default_message = "A header or operation you provided implies functionality that is not implemented"
 

@@ -79,6 +79,7 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.InvalidPolicyDocument: RestError(400, "InvalidPolicyDocument"),
     errors.MalformedPOSTRequest: RestError(400, "MalformedPOSTRequest"),
     errors.MaxPostPreDataLengthExceeded: RestError(400, "MaxPostPreDataLengthExceeded"),
+    errors.AccessControlListNotSupported: RestError(400, "AccessControlListNotSupported"),
     errors.NotImplemented: RestError(501, "NotImplemented", http=501),
     errors.MethodNotAllowed: RestError(405, "Method Not Allowed", code="InvalidRequest", http=405),
     errors.InternalError: RestError(500, "Internal"),

@@ -84,6 +84,7 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.InvalidPolicyDocument: S3Error("InvalidPolicyDocument", 400),
     errors.MalformedPOSTRequest: S3Error("MalformedPOSTRequest", 400),
     errors.MaxPostPreDataLengthExceeded: S3Error("MaxPostPreDataLengthExceeded", 400),
+    errors.AccessControlListNotSupported: S3Error("AccessControlListNotSupported", 400),
     errors.NotImplemented: S3Error("NotImplemented", 501),
     errors.MethodNotAllowed: S3Error("MethodNotAllowed", 405),
     errors.InternalError: S3Error("InternalError", 500, _INTERNAL),

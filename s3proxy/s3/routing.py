@@ -24,7 +24,7 @@ from typing import Literal
 from urllib.parse import unquote
 
 from s3proxy import errors
-from s3proxy.s3 import buckets, multipart, objects, service
+from s3proxy.s3 import acl, buckets, multipart, objects, service
 from s3proxy.s3.request import OperationFn
 
 Level = Literal["service", "bucket", "object"]
@@ -71,7 +71,8 @@ TABLE: tuple[Route, ...] = (
     _r("HEAD", "bucket", (), buckets.head_bucket, "storage.s3.bucket.head"),
     _r("GET", "bucket", ("location",), buckets.get_bucket_location, "storage.s3.bucket.get_location"),
     _r("GET", "bucket", ("versioning",), buckets.get_bucket_versioning, "storage.s3.bucket.get_versioning"),
-    _r("GET", "bucket", ("acl",), buckets.get_bucket_acl, "storage.s3.bucket.get"),
+    _r("GET", "bucket", ("acl",), acl.get_bucket_acl, "storage.s3.bucket.get"),
+    _r("PUT", "bucket", ("acl",), acl.put_bucket_acl, "storage.s3.bucket.put_acl"),
     _r("GET", "bucket", ("uploads",), multipart.list_multipart_uploads, "storage.s3.upload.list_multipart"),
     _r("GET", "bucket", ("versions",), buckets.list_object_versions, "storage.s3.object.list"),
     _r("GET", "bucket", ("list-type",), buckets.list_objects_v2, "storage.s3.object.list"),
@@ -86,7 +87,8 @@ TABLE: tuple[Route, ...] = (
     _r("PUT", "object", ("tagging",), objects.put_object_tagging, "storage.s3.object.put_tagging"),
     _r("DELETE", "object", ("tagging",), objects.delete_object_tagging, "storage.s3.object.delete_tagging"),
     _r("GET", "object", ("attributes",), objects.get_object_attributes, "storage.s3.object.info"),
-    _r("GET", "object", ("acl",), objects.get_object_acl, "storage.s3.object.get_acl"),
+    _r("GET", "object", ("acl",), acl.get_object_acl, "storage.s3.object.get_acl"),
+    _r("PUT", "object", ("acl",), acl.put_object_acl, "storage.s3.object.put_acl"),
     _r("POST", "object", ("uploads",), multipart.create_multipart_upload, "storage.s3.upload.create_multipart"),
     _r("PUT", "object", ("uploadId",), multipart.upload_part_copy, "storage.s3.upload.part_copy",
        header="x-amz-copy-source"),

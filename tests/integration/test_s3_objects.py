@@ -261,8 +261,7 @@ def test_crc64nvme_and_crc32c_uploads(server: Server, s3_bucket: str, algorithm:
 
 def test_unsupported_subresources_are_not_implemented(server: Server, s3_bucket: str, admin: Any) -> None:
     admin.put_object(Bucket=s3_bucket, Key="k", Body=b"keep")
-    for call in (lambda: admin.put_object_acl(Bucket=s3_bucket, Key="k", ACL="private"),
-                 lambda: admin.get_bucket_policy(Bucket=s3_bucket),
+    for call in (lambda: admin.get_bucket_policy(Bucket=s3_bucket),
                  lambda: admin.get_bucket_lifecycle_configuration(Bucket=s3_bucket),
                  lambda: admin.get_bucket_cors(Bucket=s3_bucket)):
         with pytest.raises(ClientError) as exc:
