@@ -19,9 +19,10 @@ from tornado.iostream import StreamClosedError
 
 from s3proxy import errors
 from s3proxy.auth.chunked import RequestBody
+from s3proxy.auth.principal import Principal
 from s3proxy.db.scope import RequestInfo
 from s3proxy.s3.anonymous import anonymous_ctx
-from s3proxy.s3.auth import authenticate
+from s3proxy.s3.auth import Caller, authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target, virtual_bucket
@@ -82,11 +83,15 @@ class S3Handler(StreamingHandler):
         route = find_route(method, bucket, key, query, {k.lower(): v for k, v in req.headers.get_all()})
         self.max_body = settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
         vhost = virtual_bucket(host, (settings.host,))
-        caller = await authenticate(self.store, method, req.path, req.query, req.headers.get_all(),
-                                    route_prefix=self.prefix, virtual_bucket=vhost)
+        if route.form_auth:  # the form's policy says who it is (s3/post_object.py)
+            caller = Caller(Principal.anonymous(settings.db_anon_role),
+                            {k.lower(): v for k, v in req.headers.get_all()}, anonymous=True)
+        else:
+            caller = await authenticate(self.store, method, req.path, req.query, req.headers.get_all(),
+                                        route_prefix=self.prefix, virtual_bucket=vhost)
         ctx = Ctx(self.store, caller.principal, route.name, RequestInfo(method=method, path=req.uri or "",
                                                                         headers=caller.headers))
-        if caller.anonymous:
+        if caller.anonymous and not route.form_auth:
             ctx = await anonymous_ctx(ctx, bucket, route.operation)
         bucket_url = f"{req.protocol}://{host}" + ("" if vhost else f"{self.prefix}/{quote(bucket or '')}")
 

@@ -24,7 +24,7 @@ from typing import Literal
 from urllib.parse import unquote
 
 from s3proxy import errors
-from s3proxy.s3 import acl, buckets, multipart, objects, service
+from s3proxy.s3 import acl, buckets, multipart, objects, post_object, service
 from s3proxy.s3.request import OperationFn
 
 Level = Literal["service", "bucket", "object"]
@@ -56,11 +56,12 @@ class Route:
     name: str  # the storage.operation RLS policies see
     max_body: int = XML
     header: str | None = None  # a header that must be present (x-amz-copy-source)
+    form_auth: bool = False  # signed by its form's policy, not by the request (POST Object)
 
 
 def _r(method: str, level: Level, selectors: Iterable[str], operation: OperationFn, name: str, *,
-       max_body: int = XML, header: str | None = None) -> Route:
-    return Route(method, level, frozenset(selectors), operation, name, max_body, header)
+       max_body: int = XML, header: str | None = None, form_auth: bool = False) -> Route:
+    return Route(method, level, frozenset(selectors), operation, name, max_body, header, form_auth)
 
 
 # First match wins: rows with a required header come before their plain twin.
@@ -78,6 +79,7 @@ TABLE: tuple[Route, ...] = (
     _r("GET", "bucket", ("list-type",), buckets.list_objects_v2, "storage.s3.object.list"),
     _r("GET", "bucket", (), buckets.list_objects, "storage.s3.object.list"),
     _r("POST", "bucket", ("delete",), objects.delete_objects, "storage.s3.object.delete_many"),
+    _r("POST", "bucket", (), post_object.post_object, "storage.s3.upload", max_body=UPLOAD, form_auth=True),
     _r("PUT", "object", (), objects.copy_object, "storage.s3.object.copy", header="x-amz-copy-source"),
     _r("PUT", "object", (), objects.put_object, "storage.s3.upload", max_body=UPLOAD),
     _r("GET", "object", (), objects.get_object, "storage.s3.object.get"),
