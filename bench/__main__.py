@@ -112,6 +112,11 @@ def targets_for(args: argparse.Namespace) -> Iterator[list[Target]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--soak" in argv:  # a different run altogether: bench/soak.py
+        from bench import soak
+
+        return soak.main([a for a in argv if a != "--soak"])
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC)
     wrk_bin: str | None = None

@@ -60,6 +60,17 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
         mine, theirs = rec["median"].get(key), base["median"].get(key)
         if mine is not None and theirs:
             rec["vs_upstream"] = round(mine / theirs, 3)
+    add_rest_ratios(results)
+
+
+def add_rest_ratios(results: list[dict[str, Any]]) -> None:
+    """`vs_rest` of a TUS upload: its throughput divided by the same target's REST POST of
+    the same object (TUS's cost over the plain upload)."""
+    rest = {r["target"]: r for r in results if r["scenario"] == "rest_upload_large" and not r.get("error")}
+    for rec in results:
+        if rec["scenario"].startswith("tus_") and not rec.get("error") and rec["target"] in rest:
+            mine, theirs = rec["median"].get("mib_per_s"), rest[rec["target"]]["median"].get("mib_per_s")
+            rec["vs_rest"] = round(mine / theirs, 3) if mine is not None and theirs else None
 
 
 def _check(name: str, rec: dict[str, Any], value: float | None, goal: str, ok: bool | None) -> dict[str, Any]:
@@ -82,7 +93,7 @@ def check_targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(_check("rate", rec, rps, f">= {goal:g} req/s", None if err else (rps or 0) >= goal))
             checks.append(_check("p99", rec, p99, f"< {NODE_P99_MS:g} ms",
                                  None if err or p99 is None else p99 < NODE_P99_MS))
-        if rec["kind"] in ("rate", "listing") and not err:
+        if rec["kind"] in ("rate", "listing", "render") and not err:
             rss = med.get("server_rss_peak_mib")
             checks.append(_check("rss_load", rec, rss, f"<= {RSS_LOAD_MIB:g} MiB",
                                  None if rss is None else rss <= RSS_LOAD_MIB))
@@ -151,7 +162,7 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]], meta: dic
                 f"{_fmt(m.get('seconds'), '.2f'):>8}{_fmt(r.get('vs_upstream'), '.2f'):>7}"
                 f"{_fmt(m.get('server_rss_peak_mib')):>8}{_fmt(m.get('server_cpu_cores'), '.2f'):>7}"
                 f"{_fmt(m.get('machine_cpu_cores'), '.2f'):>7}{_fmt(m.get('client_cpu_s'), '.1f'):>7}"
-                f"  {_marks(checks, r)}")
+                f"  {_marks(checks, r)}" + (f" x REST POST {r['vs_rest']:.2f}" if r.get("vs_rest") else ""))
     out.append("")
     out.append("columns: req/s = successful responses per second; x up = ratio to the same operation done "
                "directly on the upstream SeaweedFS S3 API (presigned URLs); srvRSS = peak MiB summed over the "

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.large import LARGE_SCENARIOS, LargeScenario, transfer
 from bench.listing import LISTING_SCENARIOS
+from bench.render import RENDER_SCENARIOS
 from bench.report import median_of
 from bench.scenarios import RATE_SCENARIOS, Context, RateScenario, ScenarioError, ensure_bucket
 from bench.targets import ProcessSampler, Target
@@ -46,7 +47,8 @@ class Plan:
 
 
 def all_names() -> list[str]:
-    return [s.name for s in RATE_SCENARIOS + LISTING_SCENARIOS] + [s.name for s in LARGE_SCENARIOS]
+    return ([s.name for s in RATE_SCENARIOS + LISTING_SCENARIOS + RENDER_SCENARIOS]
+            + [s.name for s in LARGE_SCENARIOS])
 
 
 _T0 = time.monotonic()
@@ -145,7 +147,7 @@ def run_target(target: Target, ctx: Context, plan: Plan) -> list[dict[str, Any]]
     for scn in RATE_SCENARIOS:
         if scn.name in wanted:
             tasks.append(functools.partial(_rate, target, scn, "rate", ctx, plan))
-    large = [s for s in LARGE_SCENARIOS if s.name in wanted and not (target.is_upstream and s.protocol == "rest")]
+    large = [s for s in LARGE_SCENARIOS if s.name in wanted and not (target.is_upstream and s.protocol != "s3")]
     if large:
         uploaded: dict[str, bool] = {}
         tasks.append(lambda: [_large(target, scn, plan, uploaded) for scn in large])
@@ -153,6 +155,9 @@ def run_target(target: Target, ctx: Context, plan: Plan) -> list[dict[str, Any]]
         for scn in LISTING_SCENARIOS:
             if scn.name in wanted:
                 tasks.append(functools.partial(_rate, target, scn, "listing", ctx, plan))
+        for scn in RENDER_SCENARIOS:
+            if scn.name in wanted:
+                tasks.append(functools.partial(_rate, target, scn, "render", ctx, plan))
     if plan.parallel_scenarios > 1:
         with ThreadPoolExecutor(max_workers=plan.parallel_scenarios) as pool:
             groups = list(pool.map(lambda task: task(), tasks))

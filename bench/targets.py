@@ -89,14 +89,19 @@ class FastPresigner:
             key = hmac.new(key, part.encode(), hashlib.sha256).digest()
         self.signing_key = key
 
-    def url(self, method: str, key: str) -> str:
-        """Presigned path + query (no scheme/host) for `method` on `key` in the target bucket."""
-        path = quote(f"{self.base_path}/{self.target.bucket}/{key}", safe="/-_.~")
+    def url(self, method: str, key: str | None, params: dict[str, str] | None = None) -> str:
+        """Presigned path + query (no scheme/host) for `method` on `key` in the target bucket
+        (None: the bucket itself), with extra query `params` (lower-case names, which sort
+        after the X-Amz-* ones as SigV4's canonical query needs)."""
+        target = f"{self.base_path}/{self.target.bucket}" + (f"/{key}" if key is not None else "")
+        path = quote(target, safe="/-_.~")
         query = (
             "X-Amz-Algorithm=AWS4-HMAC-SHA256"
             f"&X-Amz-Credential={quote(f'{self.target.access_key}/{self.scope}', safe='-_.~')}"
             f"&X-Amz-Date={self.amz_date}&X-Amz-Expires={self.expires}&X-Amz-SignedHeaders=host"
         )
+        for name, value in sorted((params or {}).items()):
+            query += f"&{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
         canonical = f"{method}\n{path}\n{query}\nhost:{self.host}\n\nhost\nUNSIGNED-PAYLOAD"
         to_sign = (f"AWS4-HMAC-SHA256\n{self.amz_date}\n{self.scope}\n"
                    f"{hashlib.sha256(canonical.encode()).hexdigest()}")

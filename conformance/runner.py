@@ -23,7 +23,7 @@ from typing import Any
 
 from conformance.target import Target
 
-CLIENTS = ["boto3", "aws-cli", "rclone", "storage3", "storage-js", "http"]
+CLIENTS = ["boto3", "aws-cli", "rclone", "storage3", "storage-js", "tus-js", "tuspy", "http"]
 
 
 class CheckFailed(AssertionError):

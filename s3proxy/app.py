@@ -1,31 +1,65 @@
 """The route table: every URL the server answers, in one place.
 
-The main port serves the Supabase REST API and the S3 API under `/s3`; the S3 port
-serves the S3 API at `/` (path-style and virtual-host style).
+The main port serves the Supabase REST API at `/` and at `/storage/v1` (the path
+supabase-js and the hosted service use), and the S3 API under `/s3` and
+`/storage/v1/s3`; the S3 port serves the S3 API at `/` (path-style and virtual-host).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import tornado.httputil
 import tornado.web
 
-from s3proxy.rest import buckets, health, listing, objects, signed
+from s3proxy.config import Settings
+from s3proxy.imaging import ImageLimits, ImageService
+from s3proxy.rest import buckets, docs, health, listing, objects, render, signed, tus
+from s3proxy.rest import metrics as metrics_route
 from s3proxy.rest.base import NotFoundHandler
 from s3proxy.storage.context import Storage
+from s3proxy.web.handler import StreamingHandler
+
+Route = tuple[str, type[tornado.web.RequestHandler]] | tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]
 
 _BUCKET = r"(?P<bucket_id>[^/]+)"
 _OBJECT = r"(?P<bucket_id>[^/]+)/(?P<key>.+)"
 
 
-def rest_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+# supabase-js and the hosted service's URLs carry the gateway's prefix: served with and without it
+SUPABASE_PREFIX = "/storage/v1"
+
+
+def rest_routes(settings: Settings) -> list[Route]:
+    return [(f"(?:{SUPABASE_PREFIX})?{route[0]}", *route[1:]) for route in rest_paths(settings)]  # type: ignore[misc]
+
+
+def rest_paths(settings: Settings) -> list[Route]:
+    """The REST routes as written (rest_routes serves each also under SUPABASE_PREFIX)."""
     return [
         (r"/status/?", health.StatusHandler),
         (r"/version/?", health.VersionHandler),
         (r"/health/?", health.HealthHandler),
+        (r"/metrics/?", metrics_route.MetricsHandler),
+        (r"/openapi\.json", docs.OpenApiHandler),
+        (r"/documentation/?", docs.DocumentationHandler),
         (r"/bucket/?", buckets.BucketsHandler),
         (rf"/bucket/{_BUCKET}/empty/?", buckets.EmptyBucketHandler),
         (rf"/bucket/{_BUCKET}/?", buckets.BucketHandler),
         *object_routes(),
+        *(render_routes() if settings.image_transformation_enabled else []),
+        *tus_routes(),
+    ]
+
+
+def tus_routes() -> list[Route]:
+    """Reference §2.5: the collection and its uploads, plain and signed (`x-signature`)."""
+    upload = r"(?P<upload_id>[^/]+)"
+    return [
+        (r"/upload/resumable/sign/?", tus.TusHandler, {"signed": True}),
+        (rf"/upload/resumable/sign/{upload}/?", tus.TusHandler, {"signed": True}),
+        (r"/upload/resumable/?", tus.TusHandler, {"signed": False}),
+        (rf"/upload/resumable/{upload}/?", tus.TusHandler, {"signed": False}),
     ]
 
 
@@ -49,7 +83,25 @@ def object_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     ]
 
 
-def s3_routes(prefix: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+def render_routes() -> list[Route]:
+    """Reference §2.4, only while IMAGE_TRANSFORMATION_ENABLED (else they are unknown routes)."""
+    return [
+        (rf"/render/image/authenticated/{_OBJECT}", render.RenderAuthenticatedHandler),
+        (rf"/render/image/public/{_OBJECT}", render.RenderPublicHandler),
+        (rf"/render/image/sign/{_OBJECT}", render.RenderSignedHandler),
+    ]
+
+
+def image_service(settings: Settings) -> ImageService:
+    """The process's image engine, as configured; libvips loads on its first render."""
+    limits = ImageLimits(min_size=settings.image_min_size, max_size=settings.image_max_size,
+                         max_source_bytes=settings.image_max_source_size,
+                         max_resolution=settings.image_max_resolution * 1_000_000)
+    return ImageService(limits, enabled=settings.image_transformation_enabled,
+                        concurrency=settings.image_concurrency or None)
+
+
+def s3_routes(prefix: str) -> list[Route]:
     """S3 at `prefix` (path-style and virtual-host); one handler, the operation table is
     in s3/routing.py."""
     from s3proxy.s3.base import S3Handler
@@ -67,8 +119,12 @@ class Application(tornado.web.Application):
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        """Every finished request: the access log and the metrics (web/access.py)."""
         Application.requests.pop(id(handler.request), None)
-        super().log_request(handler)
+        if isinstance(handler, StreamingHandler):
+            handler.record_access()
+        else:
+            super().log_request(handler)
 
 
 def in_flight() -> int:
@@ -80,10 +136,11 @@ def in_flight() -> int:
     return len(Application.requests)
 
 
-def _settings(storage: Storage) -> dict[str, object]:
+def _settings(storage: Storage, images: ImageService | None) -> dict[str, object]:
     limit = storage.settings.upload_file_size_limit
     return {
         "storage": storage,
+        "images": images or image_service(storage.settings),
         "default_handler_class": NotFoundHandler,
         "compress_response": False,
         "serve_traceback": False,
@@ -91,11 +148,13 @@ def _settings(storage: Storage) -> dict[str, object]:
     }
 
 
-def make_app(storage: Storage) -> tornado.web.Application:
-    """The main port: REST plus S3 under /s3."""
-    return Application(rest_routes() + s3_routes("/s3"), **_settings(storage))  # type: ignore[arg-type]
+def make_app(storage: Storage, images: ImageService | None = None) -> tornado.web.Application:
+    """The main port: REST (also under /storage/v1) plus S3 under /s3 and /storage/v1/s3.
+    `images`: the process's one image engine (worker.py closes it at shutdown)."""
+    routes = rest_routes(storage.settings) + s3_routes(f"{SUPABASE_PREFIX}/s3") + s3_routes("/s3")
+    return Application(routes, **_settings(storage, images))  # type: ignore[arg-type]
 
 
 def make_s3_app(storage: Storage) -> tornado.web.Application:
     """The S3 port: S3 at the root."""
-    return Application(s3_routes(""), **_settings(storage))  # type: ignore[arg-type]
+    return Application(s3_routes(""), **_settings(storage, None))  # type: ignore[arg-type]

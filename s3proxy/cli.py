@@ -1,4 +1,4 @@
-"""`s3proxy serve | migrate | token | keys | config`: the command-line contract.
+"""`s3proxy serve | migrate | token | keys | sweep | config`: the command-line contract.
 
 Flags and the environment both come from the configuration table (config.py); flags
 win over the environment, which uses Supabase Storage's names.
@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import sys
 from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
 from s3proxy.config import ConfigError, Knob, Settings, convert, knobs, settings_from_env
@@ -81,10 +82,36 @@ def _parser() -> argparse.ArgumentParser:
     for each in (create, listing, revoke):
         _add_flags(each, {"data_dir", "database_url"}, suppress=True)
 
+    sweep = sub.add_parser("sweep", help="remove what kills and outages left behind (orphaned version blobs, "
+                           "abandoned multipart uploads, temporary files), then exit",
+                           description="Removes bytes no row points at, multipart uploads nobody finished and "
+                           "temporary files of killed writes, when older than --older-than; prints counts per kind.")
+    sweep.add_argument("--dry-run", action="store_true", help="count only; remove nothing")
+    sweep.add_argument("--older-than", type=_duration, default=timedelta(days=1), metavar="AGE",
+                       help="grace period: only what is older is touched, e.g. 90s, 30m, 6h, 2d (default 1d)")
+    _add_flags(sweep, {"data_dir", "database_url", "storage_backend"})
+
     config = sub.add_parser("config", help="print the configuration in effect (secrets masked), then exit")
     config.add_argument("--markdown", action="store_true",
                         help="print the reference of every setting instead (docs/configuration.md)")
     return parser
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(raw: str) -> timedelta:
+    """`90`, `90s`, `30m`, `6h`, `2d`."""
+    text = raw.strip().lower()
+    unit = text[-1:] if text[-1:] in _UNITS else "s"
+    number = text[:-1] if text[-1:] in _UNITS else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 30m, 6h or 2d, got {raw!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative, got {raw!r}")
+    return timedelta(seconds=value * _UNITS[unit])
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -140,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = fill_secrets(settings, create=False, need=("s3",))
         print(f"access key id      {settings.s3_protocol_access_key_id}")
         print(f"secret access key  {settings.s3_protocol_access_key_secret}")
+    elif args.command == "sweep":
+        from s3proxy.sweep_command import run_sweep
+
+        run_sweep(settings, args.older_than, args.dry_run)
     elif args.command == "config":
         from s3proxy import config_text
 

@@ -64,12 +64,14 @@ class External:
     group: str
 
 
-GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "logging")
+GROUPS = ("server", "database", "auth", "backend", "s3 protocol", "limits", "images", "logging and metrics")
 
 # Names Supabase Storage does not know; the docs mark them.
 S3PROXY_ONLY = frozenset({
     "S3_PORT", "WORKERS", "S3PROXY_DATA_DIR", "DATABASE_STARTUP_TIMEOUT", "AWS_CA_BUNDLE",
-    "S3_PROTOCOL_REGION", "LOG_FORMAT",
+    "S3_PROTOCOL_REGION", "LOG_FORMAT", "METRICS_ENABLED", "METRICS_TOKEN", "PROMETHEUS_MULTIPROC_DIR",
+    "AUTH_JWT_EXTRA_ROLES", "CORS_ALLOWED_ORIGINS",
+    "IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE", "IMAGE_TRANSFORMATION_MAX_RESOLUTION", "IMAGE_TRANSFORMATION_CONCURRENCY",
 })
 
 
@@ -107,6 +109,14 @@ def _path_prefix(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _public_url(raw: str) -> str:
+    """An absolute http(s) URL, kept without its trailing slash."""
+    url = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url, re.IGNORECASE):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return url
+
+
 _LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
            "error": "ERROR", "fatal": "CRITICAL", "critical": "CRITICAL"}
 
@@ -119,7 +129,7 @@ def _log_level(raw: str) -> str:
     return level
 
 
-_SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _LOG = GROUPS
+_SERVER, _DB, _AUTH, _BACKEND, _S3, _LIMITS, _IMAGES, _LOG = GROUPS
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,25 @@ class Settings:
                             help="state folder: generated secrets, embedded Postgres, file backend; "
                                  "nothing is written to it when secrets, DATABASE_URL and the s3 backend are configured")
     version: str = setting(__version__, "VERSION", group=_SERVER, help="the text GET /version answers")
+    storage_public_url: str | None = setting(
+        None, "STORAGE_PUBLIC_URL", group=_SERVER, parse=_public_url, shown_default="the request's own",
+        help="the REST API's base URL as clients reach it (e.g. https://example.com/storage/v1): "
+             "TUS Location headers start with it")
+    request_allow_x_forwarded_path: bool = setting(
+        False, "REQUEST_ALLOW_X_FORWARDED_PATH", group=_SERVER,
+        help="trust X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix from a reverse proxy "
+             "when building TUS Location headers (without STORAGE_PUBLIC_URL)")
+    expose_docs: bool = setting(True, "EXPOSE_DOCS", group=_SERVER,
+                                help="serve GET /openapi.json (OpenAPI 3 of the REST routes) and /documentation "
+                                     "(an HTML page of the same)")
+    request_id_header: str = setting(
+        "X-Request-Id", "REQUEST_TRACE_HEADER", "REQUEST_ID_HEADER", group=_SERVER,
+        help="REST response header carrying the request id the access log names; a caller's (gateway's) id in "
+             "this request header is adopted (S3 answers carry x-amz-request-id)")
+    cors_allowed_origins: str = setting("*", "CORS_ALLOWED_ORIGINS", group=_SERVER,
+                                        help="origins browsers may call from (CORS), comma-separated, * for any, "
+                                             "empty for none; an S3 bucket with its own CORS configuration "
+                                             "(PutBucketCors) is answered from that instead")
 
     # database
     database_url: str | None = setting(
@@ -152,6 +181,8 @@ class Settings:
                                       help="seconds to wait for Postgres to accept connections at start-up")
     db_anon_role: str = setting("anon", "DB_ANON_ROLE", group=_DB,
                                 help="role of requests without a token (and of the anon key)")
+    db_authenticated_role: str = setting("authenticated", "DB_AUTHENTICATED_ROLE", group=_DB,
+                                         help="role of signed-in users' tokens")
     db_service_role: str = setting("service_role", "DB_SERVICE_ROLE", group=_DB,
                                    help="role that bypasses RLS (service key, S3 access keys)")
 
@@ -161,6 +192,10 @@ class Settings:
                               help="HS256 secret (raw UTF-8 bytes)")
     jwt_algorithm: str = setting("HS256", "AUTH_JWT_ALGORITHM", "PGRST_JWT_ALGORITHM", group=_AUTH,
                                  help="algorithm of tokens signed with the secret")
+    jwt_extra_roles: str = setting("", "AUTH_JWT_EXTRA_ROLES", group=_AUTH,
+                                   help="comma-separated roles a token may claim besides the anon, authenticated "
+                                        "and service roles; any other role is refused (403), so a signed token "
+                                        "can never run as, say, the database's superuser")
     jwt_jwks: str | None = setting(None, "JWT_JWKS", group=_AUTH, secret=True,
                                    help='JSON JWK set for RS256/ES256/EdDSA tokens ({"keys": [...]}); '
                                         "its urlSigningKey, if any, signs URLs")
@@ -211,15 +246,58 @@ class Settings:
     upload_signed_url_expiration: int = setting(
         2 * 3600, "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", group=_LIMITS,
         minimum=1, help="seconds a signed upload URL stays valid")
+    tus_url_expiry_ms: int = setting(
+        3600 * 1000, "TUS_URL_EXPIRY_MS", group=_LIMITS, minimum=1,
+        help="milliseconds a TUS upload may stay idle before it expires (410); sweep removes it later")
     empty_bucket_max: int = setting(200_000, "STORAGE_EMPTY_BUCKET_MAX", group=_LIMITS, minimum=0,
                                     help="most objects POST /bucket/:id/empty removes")
+
+    # images (/render/image, rendered in process with libvips)
+    image_transformation_enabled: bool = setting(
+        True, "IMAGE_TRANSFORMATION_ENABLED", group=_IMAGES, shown_default="true (Supabase Storage: false)",
+        help="serve /render/image/... and sign URLs with transformations (in process; no imgproxy needed)")
+    image_min_size: int = setting(1, "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", group=_IMAGES, minimum=1,
+                                  help="smallest width or height a transformation may ask for (smaller is raised)")
+    image_max_size: int = setting(2000, "IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE", group=_IMAGES, minimum=1,
+                                  help="largest width or height a transformation may ask for (larger is lowered)")
+    image_max_source_size: int = setting(
+        25_000_000, "IMAGE_TRANSFORMATION_MAX_SOURCE_SIZE", group=_IMAGES, parse=parse_size, minimum=1,
+        shown_default="25000000 (25 MB, the hosted service's limit)",
+        help="largest object rendered; checked from its metadata before a byte is read, and it bounds the "
+             "memory one render holds")
+    image_max_resolution: int = setting(
+        50, "IMAGE_TRANSFORMATION_MAX_RESOLUTION", group=_IMAGES, minimum=1,
+        help="largest source in megapixels (all frames), read from the header before any pixel is decoded: "
+             "decompression bombs stop here")
+    image_concurrency: int = setting(0, "IMAGE_TRANSFORMATION_CONCURRENCY", group=_IMAGES, minimum=0,
+                                     shown_default="0 = one per CPU core",
+                                     help="renders running at once per worker process (more wait their turn)")
 
     # logging
     log_level: str = setting("INFO", "LOG_LEVEL", group=_LOG, parse=_log_level,
                              help="least severe level logged: debug, info, warning, error, critical "
-                                  "(also Supabase's trace, warn, fatal)")
+                                  "(also Supabase's trace, warn, fatal). The access log (logger s3proxy.access) "
+                                  "writes one line per request: at info below 400, warning for 4xx, error for 5xx")
+    metrics_enabled: bool = setting(True, "METRICS_ENABLED", group=_LOG,
+                                    help="serve Prometheus metrics at GET /metrics on the REST port (summed over "
+                                         "the workers)")
+    metrics_token: str | None = setting(None, "METRICS_TOKEN", group=_LOG, secret=True, shown_default="none: open",
+                                        help="when set, /metrics wants `Authorization: Bearer <this>`")
+    metrics_dir: str = setting("", "PROMETHEUS_MULTIPROC_DIR", group=_LOG,
+                               shown_default="/dev/shm/s3proxy-metrics-<user>-<port> (else in the temp folder)",
+                               help="folder where each worker keeps its counts for /metrics to sum; emptied at "
+                                    "start (the default one is removed at exit)")
     log_format: str = setting("text", "LOG_FORMAT", group=_LOG, choices=("text", "json"),
-                              help="text lines, or one JSON object per line")
+                              help="text lines, or one JSON object per line (access lines then carry protocol, "
+                                   "method, path, status, error, error_status, operation, bucket, key, bytes_in, "
+                                   "bytes_out, duration_ms, request_id, remote, aborted as fields); credentials "
+                                   "are redacted in both")
+
+    @property
+    def allowed_roles(self) -> frozenset[str]:
+        """The Postgres roles a token may assume."""
+        extra = {r.strip() for r in self.jwt_extra_roles.split(",") if r.strip()}
+        return frozenset({self.db_anon_role, self.db_authenticated_role, self.db_service_role, *extra})
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values mean "not given"."""
@@ -316,10 +394,19 @@ def read_env(env: Mapping[str, str] | None = None) -> dict[str, tuple[str, Any]]
     return found
 
 
+def export_to_libraries(name: str, value: str) -> None:
+    """Set an environment variable for a library configured only that way (the metrics
+    directory prometheus_client reads), so that this module stays the only one to touch
+    os.environ."""
+    os.environ[name] = value
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Every variable of the table; unknown ones are ignored, as Supabase does."""
     found = read_env(env)
     settings = Settings(**{name: value for name, (_, value) in found.items()})
     if bool(settings.s3_protocol_access_key_id) != bool(settings.s3_protocol_access_key_secret):
         raise ConfigError("S3_PROTOCOL_ACCESS_KEY_ID and S3_PROTOCOL_ACCESS_KEY_SECRET", "set both or neither")
+    if settings.image_min_size > settings.image_max_size:
+        raise ConfigError("IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", "must not exceed IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE")
     return settings

@@ -62,8 +62,18 @@ class NoSuchUpload(Error):
     default_message = "The specified upload does not exist."
 
 
+class UploadExpired(Error):
+    """A resumable upload left idle past its expiry (TUS answers 410 Gone)."""
+
+    default_message = "The file for this url no longer exists"
+
+
 class NoSuchVersion(Error):
     default_message = "The specified version does not exist."
+
+
+class NoSuchCORSConfiguration(Error):
+    default_message = "The CORS configuration does not exist"
 
 
 class RouteNotFound(Error):
@@ -140,6 +150,12 @@ class InvalidRole(Error):
 
 class MissingHeader(Error):
     default_message = "A required header is missing"
+
+
+class CORSForbidden(Error):
+    default_message = ("CORSResponse: This CORS request is not allowed. This is usually because the evaluation of "
+                       "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
+                       "are not whitelisted by the resource's CORS spec.")
 
 
 class InvalidJWT(Error):

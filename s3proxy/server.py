@@ -2,9 +2,10 @@
 
 `resolve()` fills in what the environment left out (an embedded Postgres from
 pgserver, a generated JWT secret and S3 key pair kept in the data directory, the
-local-directory backend, one worker per core). `serve()` waits for Postgres, migrates,
-binds both ports once, then forks the workers (`worker.py`), which share the
-listening sockets, so N processes serve the same ports.
+local-directory backend, one worker per core). `serve()` checks that nothing listens
+on its ports yet, waits for Postgres, migrates, binds both ports once, then the
+supervisor (`supervisor.py`) forks the workers (`worker.py`), which serve the same
+ports, and replaces those that die.
 
 The supervisor only forks, forwards signals and waits, so it imports little: the
 migration and the banner (asyncpg, the JWT library) run in a short-lived child
@@ -17,16 +18,17 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 import tornado.netutil
 
+from s3proxy import metrics
 from s3proxy.config import Settings
 from s3proxy.datadir import fill_secrets
+from s3proxy.supervisor import Supervisor, refuse_if_taken
 
 log = logging.getLogger("s3proxy")
 
@@ -55,16 +57,22 @@ def database_url(settings: Settings) -> str:
     return start_embedded_postgres(Path(settings.data_dir).resolve() / "pg")
 
 
-def resolve(settings: Settings) -> Settings:
-    """Fill in the embedded defaults for whatever is not configured. The data directory
-    is written only for what is missing (secrets, database, file backend)."""
-    settings = fill_secrets(settings, create=True)
+def resolve_stores(settings: Settings) -> Settings:
+    """The database and the file backend's folder, embedded defaults filled in (also
+    what `s3proxy sweep` needs)."""
     changes: dict[str, Any] = {"database_url": database_url(settings)}
     if settings.storage_backend == "file" and not settings.file_backend_path:
         changes["file_backend_path"] = str(Path(settings.data_dir).resolve() / "files")
-    if settings.workers <= 0:
-        changes["workers"] = os.cpu_count() or 1
     return settings.with_overrides(**changes)
+
+
+def resolve(settings: Settings) -> Settings:
+    """Fill in the embedded defaults for whatever is not configured. The data directory
+    is written only for what is missing (secrets, database, file backend)."""
+    settings = resolve_stores(fill_secrets(settings, create=True))
+    if settings.workers <= 0:
+        settings = settings.with_overrides(workers=os.cpu_count() or 1)
+    return settings
 
 
 async def migrate_when_up(settings: Settings, url: str) -> list[str]:
@@ -77,7 +85,15 @@ async def migrate_when_up(settings: Settings, url: str) -> list[str]:
     return await migrate(url)
 
 
-def banner(settings: Settings) -> str:
+def _generated_secrets(settings: Settings) -> frozenset[str]:
+    """The secrets the configuration leaves to the data directory ("jwt", "s3"): the
+    banner shows those, for a quick start, but never what the operator configured,
+    since the banner goes wherever the server's output goes (a container's log)."""
+    return frozenset(name for name, given in (("jwt", settings.jwt_secret),
+                                              ("s3", settings.s3_protocol_access_key_id)) if not given)
+
+
+def banner(settings: Settings, generated: Collection[str] = ("jwt", "s3")) -> str:
     from s3proxy.auth.jwt import JwtKeys
 
     keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
@@ -93,21 +109,25 @@ def banner(settings: Settings) -> str:
         f"  workers       {settings.workers}",
         "",
         f"  S3 access key id      {settings.s3_protocol_access_key_id}",
-        f"  S3 secret access key  {settings.s3_protocol_access_key_secret}",
+        "  S3 secret access key  " + (settings.s3_protocol_access_key_secret if "s3" in generated
+                                      else "(configured: S3_PROTOCOL_ACCESS_KEY_SECRET)"),
         f"  S3 region             {settings.s3_protocol_region}",
         "",
-        f"  anon JWT          {settings.anon_key or keys.mint(settings.db_anon_role)}",
-        f"  service_role JWT  {settings.service_key or keys.mint(settings.db_service_role)}",
     ]
+    if "jwt" in generated:
+        lines += [f"  anon JWT          {settings.anon_key or keys.mint(settings.db_anon_role)}",
+                  f"  service_role JWT  {settings.service_key or keys.mint(settings.db_service_role)}"]
+    else:
+        lines.append("  JWTs              signed with the configured secret (`s3proxy token` prints one)")
     return "\n".join(lines)
 
 
-def _migrate_and_render_banner(settings: Settings) -> str:
+def _migrate_and_render_banner(settings: Settings, generated: Collection[str]) -> str:
     import asyncio
 
     assert settings.database_url is not None
     asyncio.run(migrate_when_up(settings, settings.database_url))
-    return banner(settings)
+    return banner(settings, generated)
 
 
 def _in_child(work: Callable[[], str]) -> str:
@@ -138,69 +158,26 @@ def _in_child(work: Callable[[], str]) -> str:
     return text
 
 
-def _own_sockets(settings: Settings, inherited: list[Any]) -> tuple[list[Any], list[Any]]:
-    """A worker's own SO_REUSEPORT listening sockets. With one shared socket, whichever
-    worker wakes first accepts a whole burst of connections and the others idle; with
-    one socket per worker the kernel spreads connections evenly across them."""
-    own = tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=True)
-    own_s3 = tornado.netutil.bind_sockets(settings.s3_port, settings.host, reuse_port=True)
-    for sock in inherited:
-        sock.close()
-    return own, own_s3
-
-
 def serve(settings: Settings) -> None:
+    generated = _generated_secrets(settings)
     settings = resolve(settings)
+    refuse_if_taken(settings)
     if settings.workers <= 1:
-        text = _migrate_and_render_banner(settings)
+        text = _migrate_and_render_banner(settings, generated)
     else:
-        text = _in_child(lambda: _migrate_and_render_banner(settings))
+        text = _in_child(lambda: _migrate_and_render_banner(settings, generated))
     reuse = hasattr(__import__("socket"), "SO_REUSEPORT")
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host, reuse_port=reuse)
     s3_sockets = tornado.netutil.bind_sockets(settings.s3_port, settings.host, reuse_port=reuse)
+    directory = metrics.prepare_directory(settings.metrics_dir, settings.port) if settings.metrics_enabled else None
     print(text, flush=True)
-    if settings.workers <= 1:
-        from s3proxy.worker import run_worker
+    try:
+        if settings.workers <= 1:
+            from s3proxy.worker import run_worker
 
-        run_worker(settings, sockets, s3_sockets)
-        return
-    children: list[int] = []
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                if reuse:
-                    sockets, s3_sockets = _own_sockets(settings, sockets + s3_sockets)
-                from s3proxy.worker import run_worker
-
-                run_worker(settings, sockets, s3_sockets)
-            except BaseException:
-                log.exception("worker failed")
-                code = 1
-            finally:
-                os._exit(code)  # skip the parent's atexit handlers (the embedded Postgres)
-        children.append(pid)
-    if reuse:  # the workers listen on sockets of their own now
-        for sock in sockets + s3_sockets:
-            sock.close()
-
-    def forward(signum: int, _frame: Any) -> None:
-        for child in children:
-            try:
-                os.kill(child, signum)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    while children:
-        try:
-            pid, _ = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if pid in children:
-            children.remove(pid)
+            run_worker(settings, sockets, s3_sockets)
+        else:
+            Supervisor(settings, sockets, s3_sockets, reuse).run()
+    finally:
+        metrics.remove_directory(directory, settings.metrics_dir)
     sys.exit(0)

@@ -290,6 +290,7 @@ class Server:
     upstream: SeaweedFS | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
+    file_size_limit: int | None = None  # RLIMIT_FSIZE of the server: a "full disk" for the file backend
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "S3_PROTOCOL_"))}
@@ -336,6 +337,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=str(REPO),
+            preexec_fn=_file_size_limit(self.file_size_limit) if self.file_size_limit else None,
         )
         self.url = f"http://127.0.0.1:{self.port}/"
         self.s3_url = f"http://127.0.0.1:{self.s3_port}"
@@ -399,3 +401,14 @@ class Server:
         secret = re.search(r"^secret access key\s+(\S+)$", out, re.M)
         assert key_id is not None and secret is not None, out
         return key_id.group(1), secret.group(1)
+
+def _file_size_limit(limit: int) -> Any:
+    """A preexec_fn: no file the process writes may grow past `limit` bytes (writes beyond
+    fail with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
+
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply

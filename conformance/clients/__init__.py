@@ -9,4 +9,6 @@ from conformance.clients import (  # noqa: F401 - imported for their @check regi
     rest_checks,
     storage3_checks,
     storagejs_checks,
+    tusjs_checks,
+    tuspy_checks,
 )

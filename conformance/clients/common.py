@@ -25,6 +25,28 @@ def payload(size: int, seed: str = "x") -> bytes:
     return (block * reps)[:size]
 
 
+def sample_jpeg(width: int = 800, height: int = 600) -> bytes:
+    """A photo-like JPEG (gradients plus noise) for the render checks, made with libvips."""
+    import pyvips
+
+    xyz = pyvips.Image.xyz(width, height)
+    noise = pyvips.Image.gaussnoise(width, height, mean=0, sigma=25, seed=3)
+    bands = [(xyz[0] * 255 / width + noise).cast("uchar"), (xyz[1] * 255 / height).cast("uchar"),
+             ((xyz[0] + xyz[1]) * 128 / (width + height) + noise).cast("uchar")]
+    return bytes(bands[0].bandjoin(bands[1:]).copy(interpretation="srgb").jpegsave_buffer(Q=90))
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of an encoded image; CheckFailed when it is not one."""
+    import pyvips
+
+    try:
+        image = pyvips.Image.new_from_buffer(data, "")
+    except pyvips.Error as exc:
+        raise CheckFailed(f"not an image ({len(data)} bytes, starts {data[:16]!r}): {exc}") from exc
+    return int(image.width), int(image.height)
+
+
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()  # noqa: S324 - ETag comparison, not security
 

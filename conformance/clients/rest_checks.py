@@ -287,3 +287,24 @@ def _(ctx: Context) -> None:
     r = s3_raw(ctx, "some-bucket/some-key")
     ensure(re.search(rb"<Error>", r.content) and not re.search(rb"<Error\s+xmlns", r.content), f"body {r.text[:300]}")
     ensure("xml" in r.headers.get("content-type", ""), f"content-type {r.headers.get('content-type')}")
+
+
+@check(C, "cors: a browser preflight on the REST API is answered and responses carry Allow-Origin")
+def _rest_preflight(ctx: Context) -> None:
+    b = with_object(ctx)
+    url = f"object/{b}/dir/obj.txt"
+    r = anon(ctx).options(url, headers={"Origin": "http://app.test", "Access-Control-Request-Method": "GET",
+                                        "Access-Control-Request-Headers": "authorization"})
+    equal(r.status_code, 200, f"preflight status ({r.text[:200]})")
+    ensure(r.headers.get("access-control-allow-origin") in ("*", "http://app.test"), "preflight Allow-Origin")
+    ensure("authorization" in r.headers.get("access-control-allow-headers", "").lower(), "preflight Allow-Headers")
+    got = http(ctx).get(url, headers={"Origin": "http://app.test"})
+    ensure(got.headers.get("access-control-allow-origin") in ("*", "http://app.test"), "response Allow-Origin")
+
+
+@check(C, "prefix: the REST API answers under /storage/v1 as supabase-js's createClient calls it")
+def _storage_v1(ctx: Context) -> None:
+    b = with_object(ctx)
+    r = http(ctx).get(f"storage/v1/object/{b}/dir/obj.txt")
+    equal(r.status_code, 200, f"GET under /storage/v1 ({r.text[:200]})")
+    equal(r.content, b"0123456789", "object bytes")

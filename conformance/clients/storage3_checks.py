@@ -11,10 +11,12 @@ from conformance.clients.common import (
     DEEP_KEY,
     PAGED_COUNT,
     UNICODE_KEY,
+    image_size,
     paged_rest_bucket,
     payload,
     rest_delete_bucket,
     rest_http,
+    sample_jpeg,
 )
 from conformance.runner import CheckFailed, Context, check, ensure, equal, raises, requirement
 from conformance.target import Target
@@ -433,3 +435,41 @@ def _(ctx: Context) -> None:
 def _(ctx: Context) -> None:
     b = signed_bucket(ctx)
     ensure(httpx.get(sc(ctx).from_(b).get_public_url("folder/s.txt"), timeout=30).status_code >= 400, "refused")
+
+
+# --- render (image transformations) -----------------------------------------------------------
+
+
+def _image_bucket(ctx: Context, **options: Any) -> tuple[str, bytes]:
+    b = bucket(ctx, **options)
+    source = ctx.once("sample-jpeg", sample_jpeg)
+    sc(ctx).from_(b).upload("pics/photo.jpg", source, {"content-type": "image/jpeg"})
+    return b, source
+
+
+@check(C, "render: download with transform returns a smaller image of the asked width")
+def _(ctx: Context) -> None:
+    b, source = _image_bucket(ctx)
+    small = sc(ctx).from_(b).download("pics/photo.jpg", {"transform": {"width": 200}})
+    equal(image_size(small), (200, 150), "rendered size")
+    ensure(len(small) < len(source), f"rendered {len(small)} bytes, source {len(source)}")
+    fitted = sc(ctx).from_(b).download("pics/photo.jpg",
+                                       {"transform": {"width": 100, "height": 100, "resize": "contain"}})
+    equal(image_size(fitted), (100, 75), "contain 100x100")
+
+
+@check(C, "render: create_signed_url with transform serves a transformed image")
+def _(ctx: Context) -> None:
+    b, _ = _image_bucket(ctx)
+    signed = sc(ctx).from_(b).create_signed_url("pics/photo.jpg", 60, {"transform": {"width": 120, "height": 120}})
+    r = httpx.get(signed["signedURL"], timeout=60)
+    equal(r.status_code, 200, "GET signed URL")
+    equal(image_size(r.content), (120, 120), "rendered size (cover)")
+
+
+@check(C, "render: get_public_url with transform renders from a public bucket")
+def _(ctx: Context) -> None:
+    b, _ = _image_bucket(ctx, public=True)
+    r = httpx.get(sc(ctx).from_(b).get_public_url("pics/photo.jpg", {"transform": {"width": 80}}), timeout=60)
+    equal(r.status_code, 200, "GET public render URL")
+    equal(image_size(r.content), (80, 60), "rendered size")

@@ -1,4 +1,5 @@
-"""supabase-js's storage client (@supabase/storage-js from npm), run by Node.js.
+"""supabase-js's storage client (@supabase/storage-js from npm), run by Node.js; `NodeSuite`
+is also the runner of the other Node clients (tusjs_checks.py).
 
 The checks live in conformance/js/checks.mjs; this module installs the package on demand
 (`npm install` when node_modules is missing), runs the script against the target and
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from conformance.clients.common import PAGED_COUNT, paged_rest_bucket
+from conformance.clients.common import PAGED_COUNT, paged_rest_bucket, sample_jpeg
 from conformance.runner import EXTERNAL, Context, ExternalSuite
 from conformance.target import Target
 
@@ -25,10 +26,13 @@ SCRIPT = JS_DIR / "checks.mjs"
 _install_lock = threading.Lock()
 
 
+PACKAGES = ("@supabase/storage-js", "tus-js-client")  # conformance/js/package.json
+
+
 def npm_install() -> str | None:
-    """Install @supabase/storage-js into conformance/js/node_modules once; an error text or None."""
+    """Install conformance/js's packages into its node_modules once; an error text or None."""
     with _install_lock:
-        if (JS_DIR / "node_modules" / "@supabase" / "storage-js").exists():
+        if all((JS_DIR / "node_modules" / name).exists() for name in PACKAGES):
             return None
         npm = shutil.which("npm")
         if npm is None:
@@ -40,11 +44,17 @@ def npm_install() -> str | None:
         return None
 
 
-class StorageJsSuite(ExternalSuite):
-    client = "storage-js"
+class NodeSuite(ExternalSuite):
+    """Checks in a Node script of conformance/js that prints one JSON line per check."""
+
+    client = ""
+    script = SCRIPT
 
     def names(self) -> list[str]:
-        return re.findall(r"^check\('((?:[^'\\]|\\.)*)'", SCRIPT.read_text(), flags=re.M)
+        return re.findall(r"^check\('((?:[^'\\]|\\.)*)'", self.script.read_text(), flags=re.M)
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        return {"CF_REST_URL": ctx.target.rest_url or "", "CF_SERVICE_JWT": ctx.target.service_jwt or ""}
 
     def skip_reason(self, target: Target) -> str | None:
         if shutil.which("node") is None:
@@ -58,13 +68,8 @@ class StorageJsSuite(ExternalSuite):
             for n in names:
                 yield n, False, problem
             return
-        try:
-            paged = paged_rest_bucket(ctx)
-        except Exception:  # noqa: BLE001 - the pagination checks will report it
-            paged = ""
-        env = {**os.environ, "CF_REST_URL": ctx.target.rest_url or "", "CF_SERVICE_JWT": ctx.target.service_jwt or "",
-               "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT)}
-        proc = subprocess.Popen(["node", str(SCRIPT)], cwd=JS_DIR, env=env, stdout=subprocess.PIPE,
+        env = {**os.environ, **self.environment(ctx)}
+        proc = subprocess.Popen(["node", str(self.script)], cwd=JS_DIR, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         seen: set[str] = set()
         timer = threading.Timer(900, proc.kill)
@@ -85,6 +90,19 @@ class StorageJsSuite(ExternalSuite):
         for n in names:
             if n not in seen:
                 yield n, False, f"not reported (node exited {proc.returncode}): {err}"
+
+
+class StorageJsSuite(NodeSuite):
+    client = "storage-js"
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        try:
+            paged = paged_rest_bucket(ctx)
+        except Exception:  # noqa: BLE001 - the pagination checks will report it
+            paged = ""
+        image = ctx.file("render-source.jpg", sample_jpeg())
+        return {**super().environment(ctx), "CF_PAGED_BUCKET": paged, "CF_PAGED_COUNT": str(PAGED_COUNT),
+                "CF_IMAGE_PATH": str(image)}
 
 
 EXTERNAL["storage-js"] = StorageJsSuite()

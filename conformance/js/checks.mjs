@@ -1,6 +1,7 @@
 // supabase-js storage client (@supabase/storage-js) checks for the conformance suite.
 // Configuration comes from the environment (CF_REST_URL, CF_SERVICE_JWT, CF_PAGED_BUCKET,
-// CF_PAGED_COUNT, CF_ONLY); each check prints one JSON line {name, ok, message}.
+// CF_PAGED_COUNT, CF_IMAGE_PATH, CF_ONLY); each check prints one JSON line {name, ok, message}.
+import { readFileSync } from 'node:fs'
 import { StorageClient } from '@supabase/storage-js'
 
 const REST_URL = process.env.CF_REST_URL
@@ -55,7 +56,7 @@ async function bucket (options = undefined) {
 }
 
 const text = async (blob) => Buffer.from(await blob.arrayBuffer())
-const download = async (id, path) => text(ok(await storage.from(id).download(path), `download ${path}`))
+const download = async (id, path, options) => text(ok(await storage.from(id).download(path, options), `download ${path}`))
 function payload (size, seed) {
   const out = Buffer.alloc(size)
   let x = 2166136261 ^ seed.length
@@ -337,6 +338,60 @@ check('signed URLs: getPublicUrl serves a public bucket anonymously', async () =
 check('signed URLs: getPublicUrl of a private bucket is refused', async () => {
   const id = await signedBucket()
   ensure((await fetch(storage.from(id).getPublicUrl('folder/s.txt').data.publicUrl)).status >= 400, 'refused')
+})
+
+// --- render (image transformations) -------------------------------------------------------
+
+// (width, height) from a JPEG's start-of-frame, a PNG's IHDR or a WebP's VP8/VP8L/VP8X header
+function imageSize (buf) {
+  if (buf[0] === 0xff && buf[1] === 0xd8) {
+    for (let i = 2; i + 9 < buf.length;) {
+      if (buf[i] !== 0xff) { i++; continue }
+      const marker = buf[i + 1]
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return [buf.readUInt16BE(i + 7), buf.readUInt16BE(i + 5)]
+      }
+      i += 2 + buf.readUInt16BE(i + 2)
+    }
+  } else if (buf.toString('latin1', 1, 4) === 'PNG') {
+    return [buf.readUInt32BE(16), buf.readUInt32BE(20)]
+  } else if (buf.toString('latin1', 8, 12) === 'WEBP') {
+    const kind = buf.toString('latin1', 12, 16)
+    if (kind === 'VP8 ') return [buf.readUInt16LE(26) & 0x3fff, buf.readUInt16LE(28) & 0x3fff]
+    if (kind === 'VP8L') { const b = buf.readUInt32LE(21); return [(b & 0x3fff) + 1, ((b >> 14) & 0x3fff) + 1] }
+    if (kind === 'VP8X') return [buf.readUIntLE(24, 3) + 1, buf.readUIntLE(27, 3) + 1]
+  }
+  throw new Failed(`not a JPEG, PNG or WebP image (${buf.length} bytes)`)
+}
+async function imageBucket (options) {
+  ensure(process.env.CF_IMAGE_PATH, 'CF_IMAGE_PATH (the sample JPEG) is not set')
+  const source = readFileSync(process.env.CF_IMAGE_PATH)
+  const id = await bucket(options)
+  ok(await storage.from(id).upload('pics/photo.jpg', source, { contentType: 'image/jpeg' }), 'upload')
+  return [id, source]
+}
+check('render: download with transform returns a smaller image of the asked width', async () => {
+  const [id, source] = await imageBucket()
+  const small = await download(id, 'pics/photo.jpg', { transform: { width: 200 } })
+  equal(imageSize(small), [200, 150], 'rendered size')
+  ensure(small.length < source.length, `rendered ${small.length} bytes, source ${source.length}`)
+  const fitted = await download(id, 'pics/photo.jpg', { transform: { width: 100, height: 100, resize: 'contain' } })
+  equal(imageSize(fitted), [100, 75], 'contain 100x100')
+})
+check('render: createSignedUrl with transform serves a transformed image', async () => {
+  const [id] = await imageBucket()
+  const { signedUrl } = ok(await storage.from(id).createSignedUrl('pics/photo.jpg', 60, { transform: { width: 100 } }), 'sign')
+  ensure(signedUrl.includes('/render/image/sign/'), `signed URL ${signedUrl}`)
+  const r = await fetch(signedUrl)
+  equal(r.status, 200, 'GET signed URL')
+  equal(imageSize(Buffer.from(await r.arrayBuffer())), [100, 75], 'rendered size')
+})
+check('render: getPublicUrl with transform renders from a public bucket', async () => {
+  const [id] = await imageBucket({ public: true })
+  const { publicUrl } = storage.from(id).getPublicUrl('pics/photo.jpg', { transform: { width: 80, quality: 50 } }).data
+  const r = await fetch(publicUrl, { headers: { Accept: 'image/webp,*/*' } })
+  equal([r.status, r.headers.get('content-type')], [200, 'image/webp'], 'GET public render URL')
+  equal(imageSize(Buffer.from(await r.arrayBuffer())), [80, 60], 'rendered size')
 })
 
 // --- errors -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt as pyjwt
 
+from s3proxy import errors
 from s3proxy.auth.principal import Principal
 
 _HMAC = {"HS256", "HS384", "HS512"}
@@ -30,9 +31,11 @@ class InvalidToken(Exception):
 class JwtKeys:
     """The keys this deployment trusts, and the one it signs with."""
 
-    def __init__(self, secret: str, algorithm: str = "HS256", jwks: str | None = None) -> None:
+    def __init__(self, secret: str, algorithm: str = "HS256", jwks: str | None = None, *,
+                 allowed_roles: frozenset[str] | None = None) -> None:
         self.secret = secret.encode()
         self.algorithm = algorithm
+        self.allowed_roles = allowed_roles  # None: any (tools that only mint tokens)
         self._jwks: list[pyjwt.PyJWK] = []
         self._signing: pyjwt.PyJWK | None = None
         self._cache: dict[str, tuple[float, Principal]] = {}
@@ -98,6 +101,8 @@ class JwtKeys:
             return cached[1]
         claims = self.verify(token)
         principal = Principal(role=str(claims.get("role") or "anon"), claims=claims, jwt=token)
+        if self.allowed_roles is not None and principal.role not in self.allowed_roles:
+            raise errors.InvalidRole(f"Access denied: the role {principal.role!r} may not be assumed")
         exp = claims.get("exp")
         until = now + _CACHE_SECONDS
         if isinstance(exp, int | float):

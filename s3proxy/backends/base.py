@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 Body = AsyncIterable[bytes]
 
@@ -39,8 +40,51 @@ class PartInfo:
     etag: str  # as the backend reports it; used only to complete the upload
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """One stored blob, as listed (for `sweep`)."""
+
+    key: str | None  # its data key; None when the store's name cannot be mapped back to one
+    name: str  # the store's own name for it: what `delete_stored` takes
+    size: int
+    modified: datetime  # aware, UTC
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload the store holds open."""
+
+    key: str | None  # the data key it will complete to, when the store knows it
+    upload_id: str
+    started: datetime  # aware, UTC
+
+
 class Backend(ABC):
     """A store of immutable byte blobs addressed by key."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """A cheap check that the store answers (readiness): raises BackendUnavailable
+        or BackendError when it does not."""
+
+    # listing, for `sweep`: async iterators that page through the store
+
+    @abstractmethod
+    def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:
+        """Every blob whose data key starts with `prefix`, in no particular order."""
+
+    @abstractmethod
+    def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:
+        """Open multipart uploads (those under `prefix`, where the store knows keys)."""
+
+    def list_scratch(self) -> AsyncIterator[StoredBlob]:
+        """Temporary files of writes in progress, or left by a process killed mid-write
+        (their `key` is None). Stores that write in place have none."""
+        return _nothing()
+
+    async def delete_stored(self, blobs: list[StoredBlob]) -> None:
+        """Delete listed blobs (from `list_blobs` or `list_scratch`) by their store name."""
+        await self.delete([b.name for b in blobs])
 
     def etag_from_put(self, size: int | None) -> bool:
         """Will `put` of a body of this size return the store's own ETag for it? The
@@ -88,9 +132,15 @@ class Backend(ABC):
                                start: int, end: int) -> PartInfo:
         """Store bytes `start..end` (inclusive) of blob `source` as one part."""
 
+    def etag_from_complete(self) -> bool:
+        """Will `complete_multipart` return the store's ETag of the assembled blob? Then a
+        caller that keeps the store's ETag (TUS, as Supabase does) need not hash parts."""
+        return False
+
     @abstractmethod
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
-        """Assemble the given parts, in order, into the blob at `key`."""
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> str | None:
+        """Assemble the given parts, in order, into the blob at `key`. Returns the store's
+        ETag (quoted) when `etag_from_complete()` promised one, else None."""
 
     @abstractmethod
     async def abort_multipart(self, key: str, upload_id: str) -> None:
@@ -98,3 +148,8 @@ class Backend(ABC):
 
     async def close(self) -> None:
         """Release connections and file handles."""
+
+
+async def _nothing() -> AsyncIterator[StoredBlob]:
+    return
+    yield  # an async generator that yields nothing

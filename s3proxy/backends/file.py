@@ -17,11 +17,12 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from s3proxy import errors
-from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
+from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo, PendingUpload, StoredBlob
 
 CHUNK = 256 * 1024
 _MAX_SEGMENT = 200  # bytes; longer encoded segments are shortened with a digest
@@ -45,6 +46,41 @@ def _segment(text: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()
         name = name[: _MAX_SEGMENT - 66] + "%~" + digest
     return name
+
+
+def _join(parts: list[Path], target: Path) -> None:
+    """Concatenate the part files into `target` (copy_file_range: no copy through user space)."""
+    with open(target, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                left = os.fstat(src.fileno()).st_size
+                try:
+                    if not hasattr(os, "copy_file_range"):  # not Linux
+                        raise OSError(errno.ENOSYS, "copy_file_range")
+                    while left > 0:
+                        done = os.copy_file_range(src.fileno(), out.fileno(), left)
+                        if done == 0:
+                            break
+                        left -= done
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                        raise
+                    shutil.copyfileobj(src, out, 1024 * 1024)  # copy_file_range unsupported here
+                    left = 0
+                if left:
+                    raise errors.InvalidPart()
+_SPECIAL = {"%%": "", "%%2E%": ".", "%%2E%2E%": ".."}
+
+
+def _unsegment(name: str) -> str | None:
+    """The key segment a file name encodes; None for one shortened with a digest."""
+    if "%~" in name:
+        return None
+    return _SPECIAL.get(name, unquote(name))
+
+
+def _stamp(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
 
 
 class FileBackend(Backend):
@@ -195,7 +231,7 @@ class FileBackend(Backend):
         finally:
             await stream.aclose()
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:  # no ETag kept
         folder = self._existing_upload(upload_id)
         if not all(_PART_FILE.match(p.etag) for p in parts):
             raise errors.InvalidPart()
@@ -204,14 +240,21 @@ class FileBackend(Backend):
             if not part.exists():
                 raise errors.InvalidPart()
 
-        async def joined() -> AsyncIterator[bytes]:
-            for part in files:
-                with open(part, "rb") as f:
-                    while data := f.read(CHUNK):
-                        yield data
-                        await asyncio.sleep(0)
-
-        await self._write(self.path_of(key), joined(), None)
+        target = self.path_of(key)
+        tmp = self._tmp / uuid.uuid4().hex
+        try:  # in a thread, and by the kernel where it can: a 1 GiB join took 3 s of the event loop
+            await asyncio.to_thread(_join, files, tmp)
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:  # the first file of its folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise (_full(exc) or exc) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         shutil.rmtree(folder, ignore_errors=True)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
@@ -220,3 +263,60 @@ class FileBackend(Backend):
         except errors.Error:
             return
         shutil.rmtree(folder, ignore_errors=True)
+
+    # readiness and listing
+
+    async def ping(self) -> None:
+        if not (self.root.is_dir() and self._tmp.is_dir() and os.access(self._tmp, os.W_OK)):
+            raise errors.BackendUnavailable(f"file backend root {self.root} is missing or not writable")
+
+    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:
+        """Walks the folder of `prefix`'s complete segments; keys are decoded from the
+        file names (None for the rare name shortened with a digest)."""
+        folder, _, _ = prefix.rpartition("/")
+        start = self.root.joinpath(*(_segment(s) for s in folder.split("/"))) if folder else self.root
+        stack: list[tuple[str, list[str] | None]] = [(str(start), folder.split("/") if folder else [])]
+        while stack:
+            path, segments = stack.pop()
+            try:
+                entries = list(os.scandir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if path == str(self.root) and entry.name in (".tmp", ".multipart"):
+                    continue
+                segment = _unsegment(entry.name)
+                child = None if segments is None or segment is None else [*segments, segment]
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, child))
+                    continue
+                key = "/".join(child) if child is not None else None
+                if key is not None and not key.startswith(prefix):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                yield StoredBlob(key, os.path.relpath(entry.path, self.root), st.st_size, _stamp(st))
+            await asyncio.sleep(0)
+
+    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:
+        """Every upload folder in .multipart/ (their keys are not kept: `key` is None),
+        dated by their last change (a part added)."""
+        for entry in list(os.scandir(self._uploads)):
+            if entry.is_dir(follow_symlinks=False):
+                yield PendingUpload(None, entry.name, _stamp(entry.stat(follow_symlinks=False)))
+
+    async def list_scratch(self) -> AsyncIterator[StoredBlob]:
+        """Files in .tmp/: writes in progress (their date moves as they grow) or left by
+        a process killed mid-write."""
+        for entry in list(os.scandir(self._tmp)):
+            if entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                yield StoredBlob(None, os.path.relpath(entry.path, self.root), st.st_size, _stamp(st))
+
+    async def delete_stored(self, blobs: list[StoredBlob]) -> None:
+        for blob in blobs:
+            path = Path(os.path.normpath(os.path.join(self._root_prefix, blob.name)))
+            if self.root not in path.parents:
+                raise errors.InvalidKey("Invalid stored name")
+            path.unlink(missing_ok=True)
+            if path.parent != self._tmp:
+                self._prune(path.parent)

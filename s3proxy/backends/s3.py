@@ -31,7 +31,8 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
@@ -43,8 +44,8 @@ from tornado.httpclient import HTTPClientError, HTTPResponse
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.iostream import StreamClosedError
 
-from s3proxy import errors
-from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo
+from s3proxy import errors, metrics
+from s3proxy.backends.base import Backend, Body, ObjectStream, PartInfo, PendingUpload, StoredBlob
 from s3proxy.backends.http_pool import PooledHTTPClient, PooledHTTPRequest
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,9 @@ def _error(status: int, body: bytes | bytearray, what: str) -> errors.Error:
     if status == 404 and not code:
         return errors.NoSuchKey()
     if status in (502, 503, 504) or code == "SlowDown":
+        metrics.upstream_error(what, "unavailable")
         return errors.BackendUnavailable(f"upstream {what}: {status} {code} {message}".strip())
+    metrics.upstream_error(what, "error")
     return errors.BackendError(f"upstream {what}: {status} {code} {message}".strip())
 
 
@@ -161,6 +164,15 @@ def _extent(status: int, headers: HTTPHeaders, start: int, end: int | None) -> t
         return size, start, size - 1 if end is None else min(end, size - 1), start
     except ValueError as exc:
         raise errors.BackendError(f"upstream GetObject: bad headers {dict(headers)}") from exc
+
+
+def _when(text: str) -> datetime:
+    """An S3 timestamp (`2024-01-01T00:00:00.000Z`); now when missing or unreadable, so
+    that `sweep` takes the item for a fresh one and leaves it alone."""
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return datetime.now(UTC)
 
 
 def _content_headers(content_type: str, cache_control: str) -> dict[str, str]:
@@ -392,6 +404,7 @@ class S3Backend(Backend):
             if producer is not None:
                 producer.stop()
             if isinstance(exc, OSError | StreamClosedError | HTTPClientError):
+                metrics.upstream_error("connection", "unavailable")
                 raise errors.BackendUnavailable(f"upstream {self._host}: {exc}") from exc
             raise
 
@@ -578,18 +591,60 @@ class S3Backend(Backend):
         root = _check(response, "UploadPartCopy")
         return PartInfo(part_number, _text(root, "ETag"))
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+    def etag_from_complete(self) -> bool:
+        return True
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> str | None:
         body = _xml("CompleteMultipartUpload",
                     [_element("Part", PartNumber=str(p.part_number), ETag=p.etag) for p in parts])
         response = await self._fetch("POST", key, query={"uploadId": upload_id}, body=body, sign_body=True,
                                      headers={"Content-Type": "application/xml"})
-        _check(response, "CompleteMultipartUpload")
+        etag = _text(_check(response, "CompleteMultipartUpload"), "ETag").strip()
+        if not etag:  # not every store says it there; the object's own header does
+            etag = (await self._head(key)).get("ETag", "").strip()
+        if not etag:
+            raise errors.BackendError("upstream CompleteMultipartUpload: no ETag")
+        return etag if etag.startswith('"') else f'"{etag}"'
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         response = await self._fetch("DELETE", key, query={"uploadId": upload_id})
         if response.code == 404:
             return
         _check(response, "AbortMultipartUpload")
+
+    # readiness and listing
+
+    async def ping(self) -> None:
+        """HEAD of the upstream bucket: reachable, signed requests accepted, bucket there."""
+        response = await self._fetch("HEAD", "")
+        if not 200 <= response.code < 300:
+            raise _error(response.code, b"", "HeadBucket")
+
+    async def list_blobs(self, prefix: str) -> AsyncIterator[StoredBlob]:
+        """ListObjectsV2, 1,000 keys a page."""
+        token = ""
+        while True:
+            query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+            root = _check(await self._fetch("GET", "", query=query), "ListObjectsV2")
+            for item in _find(root, "Contents"):
+                key = _text(item, "Key")
+                yield StoredBlob(key, key, int(_text(item, "Size") or 0), _when(_text(item, "LastModified")))
+            token = _text(root, "NextContinuationToken")
+            if _text(root, "IsTruncated") != "true" or not token:
+                return
+
+    async def list_uploads(self, prefix: str) -> AsyncIterator[PendingUpload]:
+        """ListMultipartUploads, paged by key and upload id markers."""
+        markers: dict[str, str] = {}
+        while True:
+            root = _check(await self._fetch("GET", "", query={"uploads": "", "prefix": prefix, **markers}),
+                          "ListMultipartUploads")
+            for item in _find(root, "Upload"):
+                yield PendingUpload(_text(item, "Key"), _text(item, "UploadId"), _when(_text(item, "Initiated")))
+            markers = {"key-marker": _text(root, "NextKeyMarker"),
+                       "upload-id-marker": _text(root, "NextUploadIdMarker")}
+            if _text(root, "IsTruncated") != "true" or not markers["key-marker"]:
+                return
 
     async def close(self) -> None:
         if self._client is not None:

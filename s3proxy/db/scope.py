@@ -120,6 +120,10 @@ def map_database_error(exc: BaseException) -> errors.Error:
             return errors.DatabaseSchemaMismatch()
         if state == "22P02":
             return errors.InvalidParameter(message)
+        if state in ("22021", "22P05"):  # a NUL the edge checks missed: text and jsonb cannot hold one
+            return errors.InvalidArgument("The request holds a character that cannot be stored (NUL)")
+        if state in ("22003", "22000"):  # a number out of the column's range
+            return errors.InvalidArgument("A number in the request is out of range")
         if state == "22023" and "role" in message:
             return errors.AccessDenied("Access denied: invalid role")
         if any(text in message for text in _TOO_MANY):

@@ -8,15 +8,18 @@ than connections) some requests lose that race over and over: at 64 connections 
 p99 latency was ten times the median. `FairSlots` sits in front of the pool with as
 many slots as the pool has connections and hands a released slot straight to the
 next waiter, so requests get connections in arrival order and the pool itself never
-has anyone waiting.
+has anyone waiting. Each wait is counted for /metrics (`s3proxy_db_pool_wait*`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from s3proxy import metrics
 
 
 class FairSlots:
@@ -41,9 +44,11 @@ class FairSlots:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
                 await waiter
+            metrics.pool_waited(time.monotonic() - started)
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed a slot just as we gave up: pass it on

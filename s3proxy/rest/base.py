@@ -9,6 +9,8 @@ streams into storage (uploads) start their operation from `start_upload()`.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -18,12 +20,14 @@ from s3proxy import errors
 from s3proxy.auth.jwt import InvalidToken
 from s3proxy.auth.principal import Principal
 from s3proxy.db.scope import RequestInfo
-from s3proxy.rest.errors import rest_json, rest_status
+from s3proxy.rest.errors import rest_body, rest_status
 from s3proxy.storage import signing
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.handler import StreamingHandler
+from s3proxy.web.inputs import parse_json
 
 FORM_OVERHEAD = 2 * 1024 * 1024  # form fields and boundaries on top of an upload's limit
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/=+-]{1,128}")  # a caller's trace id we adopt
 
 
 class Auth(Enum):
@@ -45,6 +49,7 @@ class Policy:
 class RestHandler(StreamingHandler):
     """Shared plumbing; subclasses declare `policies` and implement the HTTP methods."""
 
+    protocol = "rest"
     policies: ClassVar[Mapping[str, Policy]] = {}
     ctx: Ctx
     grant: signing.SignedClaims | None = None  # the verified token of a signed-URL request
@@ -53,8 +58,14 @@ class RestHandler(StreamingHandler):
     def store(self) -> Storage:
         return self.application.settings["storage"]  # type: ignore[no-any-return]
 
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
+    def new_request_id(self) -> str:
+        """The caller's id from the trace header when it looks like one (a gateway's), so
+        its logs and ours name the request alike; else a fresh one."""
+        given = self.request.headers.get(self.request_id_header(), "")
+        return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+    def request_id_header(self) -> str:
+        return self.store.settings.request_id_header
 
     # --- who is calling --------------------------------------------------------------
 
@@ -62,10 +73,15 @@ class RestHandler(StreamingHandler):
         policy = self.policies.get(self.request.method or "")
         if policy is None:
             raise errors.MethodNotAllowed(f"Route {self.request.method}:{self.request.path} not found")
+        self.operation = policy.operation
+        self.bucket, self.key = self.path_kwargs.get("bucket_id"), self.path_kwargs.get("key")
+        if policy.upload:
+            self.limit_body(self.store.settings.upload_file_size_limit + FORM_OVERHEAD)
+        else:
+            self.limit_body(self.max_body, errors.BodyTooLarge)
         principal = self.authenticate(policy.auth)
         self.ctx = Ctx(self.store, principal, policy.operation, self.request_info())
         if policy.upload:
-            self.max_body = self.store.settings.upload_file_size_limit + FORM_OVERHEAD
             self.start_upload()
 
     def start_upload(self) -> None:
@@ -127,10 +143,7 @@ class RestHandler(StreamingHandler):
             if required:
                 raise errors.InvalidRequest("body must be object")
             return {}
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise errors.MalformedJSON(f"Body is not valid JSON: {exc}") from exc
+        data = parse_json(raw, "body")
         if not isinstance(data, dict):
             raise errors.InvalidRequest("body must be object")
         return data
@@ -148,10 +161,12 @@ class RestHandler(StreamingHandler):
 
     def render_error(self, error: errors.Error) -> bytes:
         self.set_status(rest_status(error))
+        body = rest_body(error)
+        self.error_code, self.error_status = body["code"], int(body["statusCode"])
         if self.request.method == "HEAD":
             return b""
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        return rest_json(error).encode()
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class NotFoundHandler(RestHandler):

@@ -7,6 +7,7 @@ from typing import Any
 from s3proxy import errors
 from s3proxy.rest.base import Auth, Policy, RestHandler
 from s3proxy.rest.bucket_json import bucket_json, client_accepts_bucket_type
+from s3proxy.rest.params import MAX_INTEGER
 from s3proxy.storage import buckets
 
 
@@ -20,8 +21,8 @@ def _int_query(handler: RestHandler, name: str, minimum: int) -> int | None:
         raise errors.InvalidRequest(f"querystring/{name} must be integer") from exc
     if value < minimum:
         raise errors.InvalidRequest(f"querystring/{name} must be >= {minimum}")
-    if value > 2**53:
-        raise errors.InvalidRequest(f"querystring/{name} must be <= {2**53}")
+    if value > MAX_INTEGER:
+        raise errors.InvalidRequest(f"querystring/{name} must be <= {MAX_INTEGER}")
     return value
 
 

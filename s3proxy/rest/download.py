@@ -15,8 +15,10 @@ from tornado.iostream import StreamClosedError
 
 from s3proxy import errors
 from s3proxy.backends.base import ObjectStream
+from s3proxy.imaging import TransformOptions
 from s3proxy.rest.base import RestHandler
 from s3proxy.rest.object_json import info_json
+from s3proxy.rest.transforms import query_options, set_transformations_header
 from s3proxy.storage import objects
 from s3proxy.storage.conditions import Conditions, parse_range
 from s3proxy.storage.objectinfo import ObjectInfo
@@ -88,11 +90,14 @@ class ObjectResponder(RestHandler):
         return byte_range
 
     async def send_object(self, bucket_id: str, key: str, mode: ReadMode, *, expires: int | None = None) -> None:
-        """GET: the bytes (whole or one range); HEAD: the headers from the row alone."""
+        """GET: the bytes (whole or one range); HEAD: the headers from the row alone (plus
+        `X-Transformations` when the query asks for an image transformation, unsigned only)."""
         try:
             if self.request.method == "HEAD":
+                options = query_options(self) if self.grant is None else TransformOptions()
                 info = await objects.find_object(self.ctx, bucket_id, key, mode=mode)
                 self._plan(info, expires)
+                set_transformations_header(self, options)
                 self.set_header("Content-Length", str(info.size))
                 self.finish()
                 return
@@ -120,8 +125,10 @@ class ObjectResponder(RestHandler):
         finally:
             await stream.aclose()
 
-    def send_info(self, info: ObjectInfo) -> None:
-        """GET/HEAD /object/info/…: JSON about the object, with its validators as headers."""
+    def send_info(self, info: ObjectInfo, options: TransformOptions) -> None:
+        """GET/HEAD /object/info/…: JSON about the object, with its validators as headers
+        (and the `options` the query asked for as `X-Transformations`, as the reference)."""
+        set_transformations_header(self, options)
         self.set_header("ETag", info.etag)
         self.set_header("Last-Modified", format_timestamp(info.last_modified))
         self.set_header("Cache-Control", info.cache_control)

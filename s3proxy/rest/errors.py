@@ -8,7 +8,6 @@ retry logic act on those (429, 503, 544), and the reference sends them too.
 
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
 from s3proxy import errors
@@ -27,6 +26,8 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.MissingBytes: RestError(404, "Not found", code="NoSuchKey"),
     errors.NoSuchUpload: RestError(404, "NoSuchUpload"),
     errors.NoSuchVersion: RestError(404, "NoSuchVersion"),
+    errors.UploadExpired: RestError(410, "UploadExpired"),
+    errors.NoSuchCORSConfiguration: RestError(404, "NoSuchCORSConfiguration"),
     errors.RouteNotFound: RestError(404, "Not Found", code="InvalidRequest", http=404),
     errors.BucketAlreadyExists: RestError(409, "Duplicate"),
     errors.BucketAlreadyOwnedByYou: RestError(409, "Duplicate", code="BucketAlreadyExists"),
@@ -43,6 +44,7 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.AccessDenied: RestError(403, "Unauthorized"),
     errors.InvalidRole: RestError(403, "Unauthorized", code="AccessDenied", http=403),
     errors.MissingHeader: RestError(400, "Error", code="InvalidRequest"),
+    errors.CORSForbidden: RestError(403, "Unauthorized", code="AccessDenied", http=403),
     errors.InvalidJWT: RestError(400, "InvalidJWT"),
     errors.ExpiredToken: RestError(400, "ExpiredToken"),
     errors.InvalidSignature: RestError(400, "InvalidSignature"),
@@ -53,7 +55,7 @@ TABLE: dict[type[errors.Error], RestError] = {
     errors.AuthorizationQueryParametersError: RestError(400, "AuthorizationQueryParametersError"),
     errors.XAmzContentSHA256Mismatch: RestError(400, "XAmzContentSHA256Mismatch"),
     errors.InvalidRequest: RestError(400, "InvalidRequest"),
-    errors.InvalidArgument: RestError(400, "InvalidArgument"),
+    errors.InvalidArgument: RestError(400, "InvalidRequest", code="InvalidRequest"),
     errors.InvalidParameter: RestError(400, "InvalidParameter"),
     errors.InvalidBucketName: RestError(400, "Invalid Input"),
     errors.InvalidKey: RestError(400, "InvalidKey"),
@@ -118,6 +120,3 @@ def rest_body(error: errors.Error) -> dict[str, str]:
         "code": entry.code or error.code,
     }
 
-
-def rest_json(error: errors.Error) -> str:
-    return json.dumps(rest_body(error), separators=(",", ":"), ensure_ascii=False)

@@ -11,6 +11,7 @@ from s3proxy.rest.base import Auth, Policy
 from s3proxy.rest.download import ObjectResponder
 from s3proxy.rest.object_json import copy_result, object_row
 from s3proxy.rest.params import body_bool, body_object, body_string, body_strings, header_true
+from s3proxy.rest.transforms import query_options
 from s3proxy.rest.uploads import decode_user_metadata, write_upload
 from s3proxy.storage import objects
 from s3proxy.storage.objects import CopyOptions, ReadMode
@@ -77,7 +78,8 @@ class PublicObjectHandler(_ReadHandler):
 
 class _InfoHandler(_ReadHandler):
     async def get(self, bucket_id: str, key: str) -> None:
-        self.send_info(await objects.find_object(self.ctx, bucket_id, key, mode=self.mode))
+        options = query_options(self)
+        self.send_info(await objects.find_object(self.ctx, bucket_id, key, mode=self.mode), options)
 
     head = get
 

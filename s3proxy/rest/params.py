@@ -6,6 +6,8 @@ from typing import Any
 
 from s3proxy import errors
 
+MAX_INTEGER = 2**53 - 1  # JavaScript's largest safe integer, the reference's schema bound
+
 
 def body_string(body: dict[str, Any], name: str, *, required: bool = True, default: str | None = None) -> str:
     value = body.get(name)
@@ -29,6 +31,8 @@ def body_int(body: dict[str, Any], name: str, default: int, *, minimum: int = 0)
         raise errors.InvalidRequest(f"body/{name} must be integer")
     if value < minimum:
         raise errors.InvalidRequest(f"body/{name} must be >= {minimum}")
+    if value > MAX_INTEGER:
+        raise errors.InvalidRequest(f"body/{name} must be <= {MAX_INTEGER}")
     return value
 
 

@@ -6,26 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from s3proxy import errors
+from s3proxy.imaging import TransformError, parse_sign_transform
 from s3proxy.rest.base import Auth, Policy
 from s3proxy.rest.download import ObjectResponder
 from s3proxy.rest.params import header_true
+from s3proxy.rest.transforms import as_error, image_service
 from s3proxy.rest.uploads import decode_user_metadata, write_upload
 from s3proxy.storage import signing
 
 MAX_SIGN_PATHS = 1000
 
 
-def _transformations(transform: Any) -> str | None:
-    """`transform` options as the token's `transformations` claim ("height:200,width:300")."""
-    if not isinstance(transform, dict):
-        return None
-    parts = [f"{k}:{v}" for k, v in sorted(transform.items()) if v not in (None, "")]
-    return ",".join(parts) or None
-
-
-def signed_path(bucket_id: str, name: str, token: str, *, upload: bool = False) -> str:
+def signed_path(bucket_id: str, name: str, token: str, *, upload: bool = False, render: bool = False) -> str:
     """The relative URL clients append to their base URL (the key unencoded, as the
     reference returns it: storage-js encodeURI()s the whole URL)."""
+    if render:
+        return f"/render/image/sign/{bucket_id}/{name}?token={token}"
     kind = "upload/sign" if upload else "sign"
     return f"/object/{kind}/{bucket_id}/{name}?token={token}"
 
@@ -42,9 +38,25 @@ class SignedObjectHandler(ObjectResponder):
     async def post(self, bucket_id: str, key: str) -> None:
         body = self.json_body()
         expires_in = signing.parse_expires_in(body.get("expiresIn"))
+        transformations, image_format = self._transform(body)
         token = await signing.sign_object(self.ctx, bucket_id, key, expires_in,
-                                          transformations=_transformations(body.get("transform")))
-        self.send_json({"signedURL": signed_path(bucket_id, key, token)})
+                                          transformations=transformations, image_format=image_format)
+        self.send_json({"signedURL": signed_path(bucket_id, key, token, render=bool(transformations))})
+
+    def _transform(self, body: dict[str, Any]) -> tuple[str, str]:
+        """The `transformations` and `format` claims of `body.transform` (empty: none).
+
+        As the reference: validated whenever given; carried in the token only while image
+        transformation is on, and a transformation with segments makes the URL a
+        `/render/image/sign/...` one."""
+        if "transform" not in body:
+            return "", ""
+        images = image_service(self)
+        try:
+            options = parse_sign_transform(body["transform"], images.limits)
+        except TransformError as exc:
+            raise as_error(exc) from exc
+        return options.to_claims() if images.enabled else ("", "")
 
     async def get(self, bucket_id: str, key: str) -> None:
         assert self.grant is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from s3proxy.storage.metadata import DEFAULT_CACHE_CONTROL, DEFAULT_MIMETYPE, De
 from s3proxy.storage.objectinfo import ObjectInfo
 from s3proxy.storage.objects import WriteOptions
 from s3proxy.storage.streams import PlainBody, UploadBody
+from s3proxy.web.inputs import parse_json_leniently
 
 MAX_FORM_FIELD = 1024 * 1024
 MAX_FORM_FIELDS = 10
@@ -43,21 +43,19 @@ def validate_robots_tag(value: str) -> str:
 
 
 def decode_user_metadata(header: str | None) -> dict[str, Any] | None:
-    """`x-metadata`: base64 of a JSON object; anything else is ignored, as the reference does."""
+    """`x-metadata`: base64 of a JSON object; anything else is ignored, as the reference
+    does (but JSON nested too deep or holding a NUL is refused)."""
     if not header:
         return None
     try:
-        data = json.loads(base64.b64decode(header, validate=False))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raw = base64.b64decode(header, validate=False)
+    except (binascii.Error, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return _json_object(raw, "x-metadata")
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
+def _json_object(text: str | bytes, what: str) -> dict[str, Any] | None:
+    data = parse_json_leniently(text, what)
     return data if isinstance(data, dict) else None
 
 
@@ -81,10 +79,13 @@ def header_options(headers: Mapping[str, str], *, upsert: bool) -> WriteOptions:
 
 def form_options(fields: dict[str, str], part: Part, headers: Mapping[str, str], *, upsert: bool) -> WriteOptions:
     """WriteOptions of a form upload: fields sent before the file part win (reference §2.3)."""
+    for name, value in [*fields.items(), ("content-type", part.content_type or "")]:
+        if "\x00" in value:
+            raise errors.InvalidArgument(f"The form field {name} must not contain a NUL character")
     cache = fields.get("cacheControl")
     metadata_field = fields.get("metadata", fields.get("userMetadata"))
     if metadata_field is not None:
-        user_metadata = _json_object(metadata_field)
+        user_metadata = _json_object(metadata_field, "metadata")
     else:
         user_metadata = decode_user_metadata(headers.get("X-Metadata"))
     return WriteOptions(

@@ -20,6 +20,7 @@ from tornado.iostream import StreamClosedError
 from s3proxy import errors
 from s3proxy.auth.chunked import RequestBody
 from s3proxy.auth.principal import Principal
+from s3proxy.cors import CorsRule
 from s3proxy.db.scope import RequestInfo
 from s3proxy.s3.anonymous import anonymous_ctx
 from s3proxy.s3.auth import Caller, authenticate
@@ -27,6 +28,7 @@ from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target, virtual_bucket
 from s3proxy.s3.xml import error_document
+from s3proxy.storage import cors
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.channel import BodyChannel
 from s3proxy.web.handler import StreamingHandler
@@ -45,6 +47,7 @@ class AwsHeaders(tornado.httputil.HTTPHeaders):
 
 
 class S3Handler(StreamingHandler):
+    protocol = "s3"
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")  # type: ignore[assignment]
 
     def initialize(self, prefix: str = "") -> None:
@@ -59,13 +62,29 @@ class S3Handler(StreamingHandler):
         super().clear()
         self._headers = AwsHeaders(self._headers)
 
+    def new_request_id(self) -> str:
+        return uuid.uuid4().hex[:16].upper()
+
+    def request_id_header(self) -> str:
+        return "x-amz-request-id"
+
     def set_default_headers(self) -> None:
-        # runs from RequestHandler.__init__, before initialize()
-        if not hasattr(self, "request_id"):
-            self.request_id = uuid.uuid4().hex[:16].upper()
-        self.clear_header("Server")
+        super().set_default_headers()
         self.clear_header("Content-Type")
-        self.set_header("x-amz-request-id", self.request_id)
+
+    async def cors_rules(self) -> list[CorsRule]:
+        """A bucket's own CORS configuration (PutBucketCors) when it has one."""
+        try:
+            bucket, _ = parse_target(self.request.path, self.prefix, self.request.headers.get("Host"),
+                                     (self.store.settings.host,))
+        except UnicodeDecodeError:
+            bucket = None
+        if bucket is not None:
+            ctx = Ctx(self.store, Principal.service(self.store.settings.db_service_role), "storage.s3.bucket.get_cors")
+            rules = await cors.get_rules(ctx, bucket)
+            if rules is not None:
+                return rules
+        return await super().cors_rules()
 
     # --- request ---------------------------------------------------------------------
 
@@ -78,10 +97,14 @@ class S3Handler(StreamingHandler):
         except UnicodeDecodeError:
             raise errors.InvalidURI() from None
         self.resource = "/" + "/".join(p for p in (bucket, key) if p is not None)
+        self.bucket, self.key = bucket, key
         method = req.method or ""
         query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
         route = find_route(method, bucket, key, query, {k.lower(): v for k, v in req.headers.get_all()})
-        self.max_body = settings.upload_file_size_limit if route.max_body == UPLOAD else route.max_body
+        self.operation = route.name
+        upload = route.max_body == UPLOAD
+        self.limit_body(settings.upload_file_size_limit if upload else route.max_body,
+                        errors.EntityTooLarge if upload else errors.BodyTooLarge)
         vhost = virtual_bucket(host, (settings.host,))
         if route.form_auth:  # the form's policy says who it is (s3/post_object.py)
             caller = Caller(Principal.anonymous(settings.db_anon_role),
@@ -141,6 +164,7 @@ class S3Handler(StreamingHandler):
 
     def render_error(self, error: errors.Error) -> bytes:
         mapped = s3_error(error)
+        self.error_code = mapped.code
         if mapped.status >= 500 and mapped.code not in ("SlowDown", "ServiceUnavailable"):
             log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         self.set_status(mapped.status)

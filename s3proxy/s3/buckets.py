@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import quote
 
 from s3proxy import errors
+from s3proxy.cors import CorsRule
 from s3proxy.s3.acl import header_public
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import decode_token, encode_token, int_param
-from s3proxy.s3.xml import Child, Markup, child_text, document, escape_all, parse
+from s3proxy.s3.xml import Child, Markup, child_text, children, document, escape_all, parse
 from s3proxy.storage import buckets as store_buckets
+from s3proxy.storage import cors as store_cors
 from s3proxy.storage.listed import ListedKey
 from s3proxy.storage.listing import ListPage, list_page
 
@@ -175,3 +178,57 @@ async def list_object_versions(req: S3Request) -> S3Response:
                  ("IsTruncated", page.is_truncated)]
     children.append(listing.contents(req, page.objects, with_owner=True, element="Version"))
     return S3Response.document(document("ListVersionsResult", children + listing.tail(page.common_prefixes)))
+
+
+# --- CORS configuration -----------------------------------------------------------------
+
+CORS_METHODS = ("GET", "PUT", "HEAD", "POST", "DELETE")
+MAX_CORS_RULES = 100
+
+
+def _cors_rule(el: Any) -> CorsRule:
+    origins = tuple(child.text or "" for child in children(el, "AllowedOrigin"))
+    methods = tuple((child.text or "").strip() for child in children(el, "AllowedMethod"))
+    if not origins or not methods:
+        raise errors.MalformedXML()
+    for method in methods:
+        if method not in CORS_METHODS:
+            raise errors.InvalidRequest(f"Found unsupported HTTP method in CORS config. Unsupported method is "
+                                        f"{method}")
+    for origin in origins:
+        if origin.count("*") > 1:
+            raise errors.InvalidRequest(f'AllowedOrigin "{origin}" can not have more than one wildcard.')
+    max_age = child_text(el, "MaxAgeSeconds")
+    if max_age is not None and not max_age.strip().isdigit():
+        raise errors.MalformedXML()
+    return CorsRule(origins, methods, tuple(c.text or "" for c in children(el, "AllowedHeader")),
+                    tuple(c.text or "" for c in children(el, "ExposeHeader")),
+                    int(max_age) if max_age is not None else None, child_text(el, "ID"))
+
+
+async def put_bucket_cors(req: S3Request) -> S3Response:
+    root = parse(await req.xml_body(), "CORSConfiguration")
+    rules = [_cors_rule(el) for el in children(root, "CORSRule")]
+    if not rules or len(rules) > MAX_CORS_RULES:
+        raise errors.MalformedXML()
+    await store_cors.put_rules(req.ctx, req.bucket_name, rules)
+    return S3Response()
+
+
+async def get_bucket_cors(req: S3Request) -> S3Response:
+    await store_buckets.get_bucket(req.ctx, req.bucket_name)
+    rules = await store_cors.get_rules(req.ctx, req.bucket_name)
+    if rules is None:
+        raise errors.NoSuchCORSConfiguration()
+    out: list[Child] = []
+    for rule in rules:
+        out.append(("CORSRule", [("ID", rule.id)]
+                    + [("AllowedHeader", h) for h in rule.headers] + [("AllowedMethod", m) for m in rule.methods]
+                    + [("AllowedOrigin", o) for o in rule.origins] + [("ExposeHeader", h) for h in rule.expose]
+                    + [("MaxAgeSeconds", rule.max_age)]))
+    return S3Response.document(document("CORSConfiguration", out))
+
+
+async def delete_bucket_cors(req: S3Request) -> S3Response:
+    await store_cors.delete_rules(req.ctx, req.bucket_name)
+    return S3Response(status=204)

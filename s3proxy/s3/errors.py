@@ -27,6 +27,8 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.MissingBytes: S3Error("NoSuchKey", 404, "The specified key does not exist."),
     errors.NoSuchUpload: S3Error("NoSuchUpload", 404),
     errors.NoSuchVersion: S3Error("NoSuchVersion", 404),
+    errors.UploadExpired: S3Error("NoSuchUpload", 404),
+    errors.NoSuchCORSConfiguration: S3Error("NoSuchCORSConfiguration", 404),
     errors.RouteNotFound: S3Error("NoSuchKey", 404),
     errors.BucketAlreadyExists: S3Error("BucketAlreadyExists", 409, "The requested bucket name is not "
                                         "available. The bucket namespace is shared by all users of the "
@@ -48,6 +50,7 @@ TABLE: dict[type[errors.Error], S3Error] = {
     errors.AccessDenied: S3Error("AccessDenied", 403),
     errors.InvalidRole: S3Error("AccessDenied", 403),
     errors.MissingHeader: S3Error("InvalidRequest", 400),
+    errors.CORSForbidden: S3Error("AccessForbidden", 403),
     errors.InvalidJWT: S3Error("InvalidToken", 400, "The provided token is malformed or otherwise invalid."),
     errors.ExpiredToken: S3Error("ExpiredToken", 400),
     errors.InvalidSignature: S3Error("SignatureDoesNotMatch", 403),

@@ -109,7 +109,7 @@ async def abort_multipart_upload(req: S3Request) -> S3Response:
 
 
 async def list_parts(req: S3Request) -> S3Response:
-    marker = int_param(req, "part-number-marker", 0)
+    marker = int_param(req, "part-number-marker", 0, high=store.MAX_PARTS)
     max_parts = int_param(req, "max-parts", 1000, low=0, high=1000)
     upload, parts, truncated = await store.list_parts(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
                                                       marker=marker, max_parts=max_parts)

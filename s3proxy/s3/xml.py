@@ -9,6 +9,7 @@ the network and entity expansion is the classic way to blow up a parser.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -33,23 +34,33 @@ class Markup(str):
 Child = tuple[str, Any] | Markup
 
 
+# characters XML 1.0 cannot carry at all, not even as character references
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` escaped for an element, with characters XML cannot carry replaced by
+    U+FFFD (keys cannot hold them, but an echoed request value might)."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def escape_all(texts: list[str]) -> list[str]:
     """Each text escaped; the list as it is when none needs it (the usual case for keys
     and ETags: one scan of them all joined instead of a check per text)."""
     joined = "".join(texts)
-    if "&" not in joined and "<" not in joined and ">" not in joined:
+    if "&" not in joined and "<" not in joined and ">" not in joined and not _NOT_XML.search(joined):
         return texts
-    return [escape(text) for text in texts]
+    return [xml_text(text) for text in texts]
 
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
-        return escape(value)
+        return xml_text(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return iso_millis(value)
-    return escape(str(value))
+    return xml_text(str(value))
 
 
 def _render(children: Iterable[Child], out: list[str]) -> None:
@@ -76,7 +87,7 @@ def document(root: str, children: Iterable[Child], *, namespace: bool = True, te
     text value goes through `escape`, so the output is well-formed whatever keys hold."""
     out = [f'<{root} xmlns="{NS}">' if namespace else f"<{root}>"]
     if text:
-        out.append(escape(text))
+        out.append(xml_text(text))
     _render(children, out)
     out.append(f"</{root}>")
     return DECLARATION + "".join(out).encode("utf-8")

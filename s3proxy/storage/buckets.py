@@ -59,6 +59,7 @@ def validate_bucket_name(name: Any) -> str:
         or not _BUCKET_NAME.match(name)
         or name != name.strip()
         or name.endswith("--table-s3")
+        or name in (".", "..")  # path segments to every store and tool below us
     ):
         raise errors.InvalidBucketName("Bucket name invalid")
     return name

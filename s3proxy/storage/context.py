@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 
@@ -13,6 +14,9 @@ from s3proxy.auth.principal import Principal
 from s3proxy.backends.base import Backend
 from s3proxy.config import Settings
 from s3proxy.db.scope import Database, RequestInfo
+
+MAX_DATA_KEY = 1024  # S3's longest key, in bytes
+VERSION_SUFFIX = 37  # "/" and a UUID
 
 
 @dataclass
@@ -26,9 +30,18 @@ class Storage:
     credentials: CredentialStore  # users' S3 access keys (auth/credentials.py)
 
     def data_key(self, bucket: str, name: str, version: str | None) -> str:
-        """Reference layout: `{tenant}/{bucket}/{name}/{version}` in one upstream bucket."""
+        """Reference layout: `{tenant}/{bucket}/{name}/{version}` in one upstream bucket.
+
+        Names an S3 upstream cannot hold under that layout (the whole key past S3's
+        1,024 bytes, or a backslash, which SeaweedFS reads as a path separator) go to
+        `{tenant}/{bucket}/.long/{sha256 of the name}/{version}` instead, so every key the
+        API accepts can be stored. The version is random, so the two layouts never collide."""
         base = f"{self.settings.tenant_id}/{bucket}/{name}"
-        return f"{base}/{version}" if version else base
+        if not version:  # a legacy row (Supabase before versions): the key as it was written
+            return base
+        if "\\" in name or len(base.encode()) + VERSION_SUFFIX > MAX_DATA_KEY:
+            base = f"{self.settings.tenant_id}/{bucket}/.long/{hashlib.sha256(name.encode()).hexdigest()}"
+        return f"{base}/{version}"
 
     async def close(self) -> None:
         await self.backend.close()

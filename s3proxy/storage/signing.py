@@ -121,10 +121,12 @@ def verify(keys: JwtKeys, token: str | None, scope: Scope, bucket_id: str, name:
 
 
 async def sign_object(ctx: Ctx, bucket_id: str, name: str, expires_in: int, *,
-                      transformations: str | None = None) -> str:
-    """A download token for an object the caller can see (RLS SELECT); NoSuchKey otherwise."""
+                      transformations: str | None = None, image_format: str | None = None) -> str:
+    """A download token for an object the caller can see (RLS SELECT); NoSuchKey otherwise.
+    `transformations` / `image_format` become the claims a render URL is served from."""
     await find_object(ctx, bucket_id, name, mode="user")
-    return sign_download(ctx.store.keys, bucket_id, name, expires_in, transformations=transformations)
+    return sign_download(ctx.store.keys, bucket_id, name, expires_in, transformations=transformations,
+                         image_format=image_format)
 
 
 async def sign_objects(ctx: Ctx, bucket_id: str, names: list[str], expires_in: int) -> list[str | None]:

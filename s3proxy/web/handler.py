@@ -22,6 +22,10 @@ buffer (`body`: JSON and XML control requests). Written once, here:
 
 Subclasses implement `begin()` (route, authenticate, maybe `consume`), `render_error()`
 (the protocol's error format) and their HTTP methods, which run once the body is in.
+They note what the request was (`operation`, `bucket`, `key`) and how it failed
+(`error_code`), which the access log (web/access.py) and the metrics write once the
+request has finished. tornado's own log lines about a request quote it through
+`_request_summary`, here with the query's credentials redacted.
 """
 
 from __future__ import annotations
@@ -35,10 +39,15 @@ import tornado.httputil
 import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
+from tornado.log import app_log, gen_log
 
-from s3proxy import errors
+from s3proxy import errors, metrics
+from s3proxy.cors import CorsAnswer, CorsRule, actual, preflight, requested_headers, server_rule
 from s3proxy.large_bodies import read_in_large_chunks, restore_read_size
+from s3proxy.redact import redact_uri
+from s3proxy.web.access import describe, log_access
 from s3proxy.web.channel import BodyChannel
+from s3proxy.web.inputs import check_request_text
 
 log = logging.getLogger("s3proxy.web")
 
@@ -76,6 +85,19 @@ class StreamingHandler(tornado.web.RequestHandler):
     _refused = False
     _unframed = False  # the body's length cannot be known: it cannot be read past
     _continue = False  # an `Expect: 100-continue` still to be answered
+    _cors: CorsAnswer | None = None  # the CORS headers every response to this request carries
+
+    # what the access log and the metrics say about the request
+    protocol: ClassVar[str] = ""  # "rest" | "s3"
+    request_id: str
+    operation = ""  # the operation's name, once known
+    bucket: str | None = None
+    key: str | None = None
+    error_code: str | None = None  # the protocol's code of the error answered
+    error_status: int | None = None  # ... and its own status
+    bytes_out = 0
+    _started = False  # counted in flight
+    _recorded = False  # logged and counted as finished
 
     # --- what subclasses provide ---------------------------------------------------------
 
@@ -84,12 +106,44 @@ class StreamingHandler(tornado.web.RequestHandler):
         streaming routes `consume()`. Raising an errors.Error refuses the request."""
 
     def render_error(self, error: errors.Error) -> bytes:
-        """Set the status and headers of `error`'s response; return its body."""
+        """Set the status and headers of `error`'s response (and `error_code`); return its body."""
         raise NotImplementedError
+
+    def new_request_id(self) -> str:
+        raise NotImplementedError
+
+    def request_id_header(self) -> str:
+        """The response header that carries `request_id`."""
+        raise NotImplementedError
+
+    def set_default_headers(self) -> None:
+        # runs from RequestHandler.__init__ (before initialize) and again on clear()
+        if not hasattr(self, "request_id"):
+            self.request_id = self.new_request_id()
+        self.clear_header("Server")
+        self.set_header(self.request_id_header(), self.request_id)
+        for name, value in (self._cors.headers if self._cors is not None else {}).items():
+            self.set_header(name, value)
+
+    @property
+    def bytes_in(self) -> int:
+        return self._received
+
+    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
+        self.bytes_out += sum(len(chunk) for chunk in self._write_buffer)  # type: ignore[attr-defined]
+        return super().flush(include_footers)
 
     # --- the request's start -------------------------------------------------------------
 
+    async def cors_rules(self) -> list[CorsRule]:
+        """The rules that decide this request's cross-origin access (an S3 bucket may have
+        its own); the server's CORS_ALLOWED_ORIGINS by default."""
+        rule = server_rule(self.application.settings["storage"].settings.cors_allowed_origins)
+        return [rule] if rule is not None else []
+
     async def prepare(self) -> None:
+        self._started = True
+        metrics.request_started(self.protocol)
         expect = self.request.headers.get("Expect", "")
         self._continue = expect.lower() == "100-continue"
         self._buffer = bytearray()
@@ -100,6 +154,10 @@ class StreamingHandler(tornado.web.RequestHandler):
             self.refuse(exc)
             return
         try:
+            check_request_text(self.request.path, self.request.query_arguments.items(),
+                               self.request.headers.get_all())
+            if "Origin" in self.request.headers and await self._cross_origin():
+                return
             await self.begin()
             if self._channel is None and self._declared is not None and self._declared > self.max_body:
                 raise errors.BodyTooLarge()
@@ -110,6 +168,31 @@ class StreamingHandler(tornado.web.RequestHandler):
         if self._continue and expect != "100-continue":  # tornado answers the lower-case form itself
             self.request.connection.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
         self._continue = False
+
+    async def _cross_origin(self) -> bool:
+        """Label a browser's cross-origin request with CORS headers; answer its preflight
+        (True: the request has been answered)."""
+        headers = self.request.headers
+        origin, asked = headers["Origin"], headers.get("Access-Control-Request-Method")
+        rules = await self.cors_rules()
+        if self.request.method == "OPTIONS" and asked is not None:
+            answer = preflight(rules, origin, asked, requested_headers(headers.get("Access-Control-Request-Headers")))
+            if answer is None:
+                raise errors.CORSForbidden()
+            self._cors = answer
+            self.set_default_headers()
+            self._after_body(self.finish)
+            return True
+        self._cors = actual(rules, origin, self.request.method or "GET")
+        self.set_default_headers()
+        return False
+
+    def limit_body(self, max_body: int, too_large: type[errors.Error] = errors.EntityTooLarge) -> None:
+        """This route takes at most `max_body` bytes: refuse a longer declared body now,
+        before the caller is even authenticated."""
+        self.max_body = max_body
+        if self._declared is not None and self._declared > max_body:
+            raise too_large()
 
     def consume(self, operation: Callable[[BodyChannel], Awaitable[Any]]) -> None:
         """Start `operation` now; it reads the body from the channel it is given as the
@@ -257,20 +340,42 @@ class StreamingHandler(tornado.web.RequestHandler):
         self.send_error_response(error)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """Errors the client should see are not tracebacks; server-side ones are logged
-        in one line (the access log has the request)."""
+        """Errors the client should see are not tracebacks (the access log has them);
+        others are logged as tornado does, but never with `repr(self.request)`, whose
+        URI would carry the query's credentials."""
         if isinstance(value, errors.Error):
             return
-        super().log_exception(typ, value, tb)
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                args = [value.status_code, self._request_summary(), *value.args]
+                gen_log.warning("%d %s: " + value.log_message, *args)
+            return
+        app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {redact_uri(self.request.uri or '')} ({self.request.remote_ip})"
 
     # --- the request's end ---------------------------------------------------------------
 
     def on_connection_close(self) -> None:
         """The client went away: the operation's body fails (and the storage core deletes
-        what it wrote), and tornado stops waiting for the body."""
+        what it wrote), and tornado stops waiting for the body. The request is logged now,
+        as it may never finish."""
         if self._channel is not None and not self._body_received():
             self._channel.fail(errors.IncompleteBody("The client closed the connection"))
+        self.record_access(aborted=True)
         super().on_connection_close()
+
+    def record_access(self, *, aborted: bool = False) -> None:
+        """The request's access line and metrics, once: from the Application's
+        `log_request` when it finishes, or when its client leaves first (status 499 if
+        no answer had started)."""
+        if self._recorded:
+            return
+        self._recorded = True
+        entry = describe(self, aborted=aborted)
+        log_access(entry)
+        metrics.request_finished(entry, self._started)
 
     def on_finish(self) -> None:
         restore_read_size(getattr(self.request.connection, "stream", None))

@@ -266,6 +266,28 @@ def test_multipart_upload(make: Make, prefix: str) -> None:
     run(make(), scenario)
 
 
+def test_complete_returns_the_stores_etag_when_it_promised_one(make: Make, prefix: str) -> None:
+    """TUS keeps the store's ETag of an assembled upload, as Supabase does: the s3 backend
+    returns the upstream's (S3's multipart form, md5 of the part md5s, for SeaweedFS),
+    the file backend promises none and returns none."""
+    part1, part2 = blob(5 * MiB), blob(1000)
+
+    async def scenario(b: Backend) -> None:
+        key = prefix + "assembled"
+        upload = await b.create_multipart(key, content_type="", cache_control="")
+        parts = [await b.upload_part(key, upload, n, body(data), size=len(data))
+                 for n, data in ((1, part1), (2, part2))]
+        etag = await b.complete_multipart(key, upload, parts)
+        if b.etag_from_complete():
+            digest = hashlib.md5(hashlib.md5(part1).digest() + hashlib.md5(part2).digest()).hexdigest()
+            assert etag == f'"{digest}-2"'
+        else:
+            assert etag is None
+        assert await fetch(b, key) == part1 + part2
+
+    run(make(), scenario)
+
+
 def test_multipart_abort(make: Make, prefix: str) -> None:
     async def scenario(b: Backend) -> None:
         key = prefix + "aborted"

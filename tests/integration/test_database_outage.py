@@ -35,8 +35,12 @@ def test_database_down_then_back(outage_server: tuple[Server, TcpProxy]) -> None
     assert set(body) == {"statusCode", "error", "message", "code"}
     assert body["statusCode"] == str(r.status_code)
     assert httpx.get(srv.url + "status").status_code == 200  # still serving
-    r = httpx.get(srv.url + "health", headers=headers, timeout=30)
-    assert r.status_code == 200 and r.json() == {"healthy": False}
+    r = httpx.get(srv.url + "health", timeout=30)  # readiness: no token needed
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["healthy"] is False and body["database"]["ok"] is False
+    assert body["database"]["error"] in ("DatabaseUnavailable", "DatabaseTimeout", "Timeout")
+    assert body["backend"]["ok"] is True
 
     proxy.restore()
     deadline = time.monotonic() + 30
@@ -46,4 +50,5 @@ def test_database_down_then_back(outage_server: tuple[Server, TcpProxy]) -> None
             break
         time.sleep(0.2)
     assert r.status_code == 200, r.text
-    assert httpx.get(srv.url + "health", headers=headers).json() == {"healthy": True}
+    r = httpx.get(srv.url + "health")
+    assert r.status_code == 200 and r.json()["healthy"] is True and r.json()["database"]["ok"] is True

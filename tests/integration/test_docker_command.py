@@ -28,6 +28,7 @@ import httpx
 import jwt as pyjwt
 import psutil
 import pytest
+import pyvips
 import yaml
 from botocore.config import Config
 
@@ -208,6 +209,13 @@ def _check_serving(proc: subprocess.Popen[bytes], env: dict[str, str], base: str
     assert r.status_code == 200, r.text
     r = httpx.get(base + "bucket", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 400  # and a bad token is refused
+    # images render in process (libvips loads on the first render), as the non-root user
+    picture = bytes(pyvips.Image.black(64, 48).pngsave_buffer())
+    r = httpx.post(base + "object/docker/pic.png", content=picture, headers={**headers, "Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
+    r = httpx.get(base + "render/image/authenticated/docker/pic.png", params={"width": 32},
+                  headers={**headers, "Accept": "image/webp"})
+    assert (r.status_code, r.headers.get("content-type")) == (200, "image/webp"), r.text
 
     s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1",
                       aws_access_key_id=env["S3_PROTOCOL_ACCESS_KEY_ID"],

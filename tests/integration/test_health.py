@@ -19,13 +19,19 @@ def test_version_is_plain_text(server: Server) -> None:
     assert r.text
 
 
-def test_health_needs_a_token(server: Server) -> None:
-    r = httpx.get(server.url + "health")
-    assert r.status_code == 400
-    assert r.json()["code"] == "InvalidRequest"
-    r = httpx.get(server.url + "health", headers=server.headers(server.anon_token))
-    assert r.status_code == 200
-    assert r.json() == {"healthy": True}
+def test_health_is_readiness_without_a_token(server: Server) -> None:
+    """Reference shape `{"healthy": true}` plus one entry per dependency; no credentials
+    needed (a bad one changes nothing), nothing secret in the answer."""
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, server.headers(server.anon_token)):
+        r = httpx.get(server.url + "health", headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["healthy"] is True
+        assert body["database"]["ok"] is True and body["database"]["latency_ms"] >= 0
+        assert body["backend"] == {"type": server.backend, "ok": True, "latency_ms": body["backend"]["latency_ms"]}
+    text = r.text
+    for secret in (server.jwt_secret, server.s3_secret, server.database_url, "127.0.0.1"):
+        assert secret not in text
 
 
 def test_unknown_route_is_404_json(server: Server) -> None:

@@ -11,6 +11,7 @@ that would let a reader of the log replay it.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,9 @@ from tests.integration.wire import (
     exchange,
     from_httpx,
     log_since,
+    log_size,
     own_server,
+    raw_exchange,
     sign_s3,
 )
 from tests.rig import Postgres, Server
@@ -132,3 +135,31 @@ def test_credentials_never_reach_the_log(verbose: Server) -> None:
     assert f"/{bucket}" in log, "the server logged none of these requests: the test would prove nothing"
     leaked = sorted({name for name, value in secrets.items() for part in pieces(value) if part in log})
     assert not leaked, "credentials in the server log: " + ", ".join(leaked) + "\n--- log:\n" + log[-3000:]
+
+
+def test_credentials_in_malformed_requests_never_reach_the_log(verbose: Server) -> None:
+    """Paths past the access log: tornado's own lines about a request it cannot parse
+    (it quotes a bad header's value), SigV2 query signatures, and a token in a request
+    line tornado rejects."""
+    srv = verbose
+    start = log_size(srv)
+    jwt = srv.token("service_role", sub=str(uuid.uuid4()))
+    # a header value with a control character: tornado refuses the request and logs the value
+    raw_exchange(srv.port, b"GET /bucket HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + jwt.encode()
+                 + b"\x01\r\n\r\n")
+    session = srv.token("authenticated", sub=str(uuid.uuid4()))
+    raw_exchange(srv.s3_port, b"GET /b/k HTTP/1.1\r\nHost: x\r\nX-Amz-Security-Token: " + session.encode()
+                 + b"\x7f\r\n\r\n")
+    # SigV2 query authentication (AWSAccessKeyId is a key's name and may stay)
+    v2 = "0123456789abcdefABCDEF0123456789abcdEFGH%2B%3D"
+    exchange(srv.s3_url, "GET", f"/b/k?AWSAccessKeyId=key&Expires=2000000000&Signature={v2}")
+    exchange(srv.url, "GET", f"/s3/b/k?AWSAccessKeyId=key&Expires=2000000000&Signature={v2}")
+    # a signed-URL token whose request line tornado rejects (a space in the target)
+    signed = srv.token("service_role", sub=str(uuid.uuid4()))
+    raw_exchange(srv.port, f"GET /object/sign/b/k?token={signed} x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(0.5)
+    log = log_since(srv, start)
+    found = [name for name, value in (("bearer in a bad header", jwt), ("session token in a bad header", session),
+                                      ("SigV2 signature", v2), ("token in a bad request line", signed))
+             for part in pieces(value) if part in log]
+    assert not found, "credentials in the server log: " + ", ".join(found) + "\n--- log:\n" + log[-3000:]

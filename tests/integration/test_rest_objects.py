@@ -232,6 +232,17 @@ def test_delete_one_and_many(http: httpx.Client, bucket: str) -> None:
     assert http.post(f"object/list-v2/{bucket}", json={}).json()["objects"] == []
 
 
+def test_bulk_delete_takes_a_single_name_as_storage_py_sends_it(http: httpx.Client, bucket: str) -> None:
+    """storage-py's remove() can send `prefixes` as one string; the reference's schema
+    coerces it into an array of one (issue 16 §9). Other types stay refused."""
+    upload(http, bucket, "solo.txt", b"1")
+    r = http.request("DELETE", f"object/{bucket}", json={"prefixes": "solo.txt"})
+    assert r.status_code == 200 and [x["name"] for x in r.json()] == ["solo.txt"]
+    for bad in (5, {"a": 1}, [1, 2], None, []):
+        r = http.request("DELETE", f"object/{bucket}", json={"prefixes": bad})
+        assert r.status_code == 400 and r.json()["code"] == "InvalidRequest", (bad, r.text)
+
+
 def test_move_and_copy(http: httpx.Client, bucket: str, unique: str) -> None:
     other = f"other-{unique}"
     http.post("bucket", json={"name": other})

@@ -274,3 +274,19 @@ def test_malformed_credentials_get_aws_codes(server: Server, s3_bucket: str, adm
     r = httpx.get(server.s3_url + path, headers=headers)
     assert error_of(r) == ("AuthorizationHeaderMalformed", 400)
     assert "incorrect service" in r.text
+
+
+def test_tokens_may_only_assume_allowed_roles(server: Server, s3_bucket: str) -> None:
+    """A validly signed token claiming the database superuser's role (or any role not
+    allowed) is refused, over REST and as an S3 session token (issue 15 §1c)."""
+    for role in ("postgres", "pg_read_all_data"):
+        token = server.token(role)
+        r = httpx.get(server.url + "bucket", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403, r.text
+        assert r.json()["code"] == "AccessDenied" and role in r.json()["message"]
+        with pytest.raises(ClientError) as caught:
+            s3_client(server, token=token).list_objects_v2(Bucket=s3_bucket)
+        assert error_code(caught.value) == ("AccessDenied", 403)
+    # the allowed ones still work
+    r = httpx.get(server.url + "bucket", headers={"Authorization": f"Bearer {server.token('authenticated', sub='u1')}"})
+    assert r.status_code == 200, r.text

@@ -263,7 +263,7 @@ def test_unsupported_subresources_are_not_implemented(server: Server, s3_bucket:
     admin.put_object(Bucket=s3_bucket, Key="k", Body=b"keep")
     for call in (lambda: admin.get_bucket_policy(Bucket=s3_bucket),
                  lambda: admin.get_bucket_lifecycle_configuration(Bucket=s3_bucket),
-                 lambda: admin.get_bucket_cors(Bucket=s3_bucket)):
+                 lambda: admin.get_bucket_website(Bucket=s3_bucket)):
         with pytest.raises(ClientError) as exc:
             call()
         assert error_code(exc.value) == ("NotImplemented", 501)

@@ -56,9 +56,19 @@ def test_upstream_down_then_back(outage: tuple[Server, TcpProxy]) -> None:
         assert status == 503 and code in ("BackendUnavailable", "ServiceUnavailable", "SlowDown")
         assert _rows(srv, "new-s3.txt") == []
         assert rest.get("object/info/outage/kept.txt").status_code == 200  # metadata still answers
+        ready = httpx.get(srv.url + "health", timeout=30)  # readiness says which dependency is down
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["healthy"] is False and ready.json()["database"]["ok"] is True
+        assert ready.json()["backend"]["ok"] is False and ready.json()["backend"]["type"] == "s3"
+        assert ready.json()["backend"]["error"] in ("BackendUnavailable", "Timeout")
+        scrape = httpx.get(srv.url + "metrics").text
+        failed = [line for line in scrape.splitlines()
+                  if line.startswith("s3proxy_upstream_errors_total{") and 'kind="unavailable"' in line]
+        assert failed and sum(float(line.rsplit(" ", 1)[1]) for line in failed) >= 3, scrape
     finally:
         proxy.restore()
 
+    assert httpx.get(srv.url + "health").json()["healthy"] is True
     assert rest.post("object/outage/new.txt", content=b"new").status_code == 200
     assert rest.get("object/outage/new.txt").content == b"new"
     assert rest.get("object/outage/kept.txt").content == b"kept"

@@ -163,7 +163,7 @@ def assert_s3_error(answer: Answer, allowed: Iterable[tuple[str, int]]) -> ET.El
 # --- the server's log -----------------------------------------------------------------
 
 # what a server must never write for a client's mistake: a 5xx access line, a traceback
-FAULT = re.compile(r"tornado\.access 5\d\d |Traceback \(most recent call last\)|Uncaught exception")
+FAULT = re.compile(r"(?:tornado|s3proxy)\.access 5\d\d |Traceback \(most recent call last\)|Uncaught exception")
 
 
 def log_path(server: Server) -> Path:

@@ -34,6 +34,8 @@ def _sample(f: dataclasses.Field[Any]) -> tuple[str, Any]:
         return knob.choices[-1].lower(), knob.choices[-1]
     if f.name == "log_level":
         return "warn", "WARNING"
+    if f.name == "storage_public_url":
+        return "https://example.com/storage/v1/", "https://example.com/storage/v1"
     if knob.parse is parse_size:
         return "7MiB", 7 * MiB
     if isinstance(f.default, bool):
@@ -41,6 +43,13 @@ def _sample(f: dataclasses.Field[Any]) -> tuple[str, Any]:
     if isinstance(f.default, int):
         return str(f.default + 1), f.default + 1
     return f"/value-{f.name}", f"/value-{f.name}"
+
+
+def test_public_url_must_be_http_or_https() -> None:
+    for bad in ("example.com", "ftp://example.com", "https://", "http://a b"):
+        with pytest.raises(ConfigError, match="STORAGE_PUBLIC_URL"):
+            settings_from_env({"STORAGE_PUBLIC_URL": bad})
+    assert settings_from_env({"STORAGE_PUBLIC_URL": "http://h:8000/"}).storage_public_url == "http://h:8000"
 
 
 @pytest.mark.parametrize("field_name,variable", [(f.name, name) for f, knob in knobs() for name in knob.env])
@@ -79,6 +88,9 @@ def test_defaults_without_environment() -> None:
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of text, json, got 'xml'"),
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: expected one of trace, debug, info, warn, warning, error, fatal, critical, got 'loud'"),
     ({"S3_PROTOCOL_ACCESS_KEY_ID": "only-the-id"}, "S3_PROTOCOL_ACCESS_KEY_SECRET: set both or neither"),
+    ({"IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE": "300", "IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE": "200"},
+     "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE: must not exceed IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE"),
+    ({"IMAGE_TRANSFORMATION_ENABLED": "maybe"}, "IMAGE_TRANSFORMATION_ENABLED: expected true or false, got 'maybe'"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -97,3 +97,28 @@ def test_dot_keys_cannot_touch_the_backend_folders(root: Path) -> None:
     assert _read(backend, "k") == b"part"
     _write(backend, "after", b"still works")
     assert _read(backend, "after") == b"still works"
+
+
+def test_listing_gives_back_every_key_or_says_it_cannot(tmp_path: Path) -> None:
+    """sweep compares listed keys with rows: a listed key must be exactly the key written,
+    or None (a name shortened with a digest), never another key."""
+    backend = FileBackend(tmp_path)
+    keys = [f"t/b/{k}/v1" for k in HOSTILE if "\x00" not in k]
+
+    async def go() -> list[tuple[str | None, str]]:
+        for key in keys:
+            await backend.put(key, _body(b"x"), size=1, content_type="", cache_control="")
+        (tmp_path / ".tmp" / "left-by-a-kill").write_bytes(b"partial")
+        listed = [(b.key, b.name) async for b in backend.list_blobs("t/")]
+        scratch = [b async for b in backend.list_scratch()]
+        assert [b.name for b in scratch] == [".tmp/left-by-a-kill"]
+        await backend.delete_stored(scratch + [b async for b in backend.list_blobs("t/b/a b+c/")])
+        return listed
+
+    listed = asyncio.run(go())
+    decoded = {key for key, _ in listed if key is not None}
+    assert decoded <= set(keys)
+    assert len(listed) == len(set(keys))
+    assert sum(key is None for key, _ in listed) == len(set(keys)) - len(decoded) > 0  # the long ones
+    assert not (tmp_path / ".tmp" / "left-by-a-kill").exists()
+    assert not backend.path_of("t/b/a b+c/v1").exists() and backend.path_of("t/b/~/v1").exists()
