@@ -12,6 +12,7 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
+from s3proxy import metrics
 from s3proxy.config import Settings
 from s3proxy.imaging import ImageLimits, ImageService
 from s3proxy.rest import buckets, docs, health, listing, objects, render, signed, tus
@@ -98,7 +99,7 @@ def image_service(settings: Settings) -> ImageService:
                          max_source_bytes=settings.image_max_source_size,
                          max_resolution=settings.image_max_resolution * 1_000_000)
     return ImageService(limits, enabled=settings.image_transformation_enabled,
-                        concurrency=settings.image_concurrency or None)
+                        concurrency=settings.image_concurrency or None, on_render=metrics.image_rendered)
 
 
 def s3_routes(prefix: str) -> list[Route]:

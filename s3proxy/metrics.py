@@ -23,7 +23,8 @@ What is counted (labels in brackets):
   backend, `unavailable` (connection, 502-504, SlowDown) or `error` (anything else
   unexpected); expected answers (NoSuchKey...) are not counted;
 - `s3proxy_resident_memory_bytes`: the workers' summed RSS, sampled every few
-  seconds (prometheus_client's process metrics see one process only).
+  seconds (prometheus_client's process metrics see one process only);
+- `s3proxy_image_renders_total`: renders the image engine ran.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class _Metrics:
                                        ["call", "kind"])
         self.memory = Gauge("s3proxy_resident_memory_bytes", "Resident memory of the workers",
                             multiprocess_mode="livesum")
+        self.renders = Counter("s3proxy_image_renders", "Image renders the engine ran (not counting requests "
+                               "dropped while they waited)")
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -180,6 +183,11 @@ def pool_waited(seconds: float) -> None:
 def upstream_error(call: str, kind: str) -> None:
     if _active is not None:
         _active.child(_active.upstream_errors, call, kind).inc()
+
+
+def image_rendered() -> None:
+    if _active is not None:
+        _active.renders.inc()
 
 
 def sample_memory() -> None:

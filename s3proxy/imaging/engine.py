@@ -36,7 +36,7 @@ class ImageRenderer:
     """One per event loop (per worker process): its semaphore belongs to one loop."""
 
     def __init__(self, limits: ImageLimits | None = None, *, concurrency: int | None = None,
-                 auto_avif: bool = False) -> None:
+                 auto_avif: bool = False, on_render: Callable[[], object] | None = None) -> None:
         from s3proxy.imaging import vips
 
         vips.configure()
@@ -46,6 +46,7 @@ class ImageRenderer:
         self.auto_avif = auto_avif
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="imaging")
         self._slots: asyncio.Semaphore | None = None
+        self._on_render = on_render  # told of each render that runs (metrics)
 
     async def render(self, source: bytes, options: TransformOptions, accept: str | None) -> Rendered:
         """Transform `source` (the whole object) as `options` ask, for a client that sent
@@ -63,6 +64,8 @@ class ImageRenderer:
         # The slot is given back when the thread is really done, not when the awaiting
         # coroutine is cancelled, so cancelled requests cannot pile up work in the pool.
         job.add_done_callback(lambda _: _call_soon(loop, slots.release))
+        if self._on_render is not None:
+            self._on_render()
         return await asyncio.wrap_future(job)
 
     def close(self) -> None:

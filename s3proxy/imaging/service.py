@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from s3proxy.imaging.limits import ImageLimits
@@ -21,8 +22,10 @@ class ImageService:
     """What the REST routes share: whether rendering is on, its limits, and the one
     ImageRenderer of this process (its semaphore belongs to this process's loop)."""
 
-    def __init__(self, limits: ImageLimits, *, enabled: bool = True, concurrency: int | None = None) -> None:
+    def __init__(self, limits: ImageLimits, *, enabled: bool = True, concurrency: int | None = None,
+                 on_render: Callable[[], object] | None = None) -> None:
         self.limits = limits
+        self.on_render = on_render
         self.enabled = enabled
         self.concurrency = max(1, concurrency or os.cpu_count() or 1)
         self._renderer: ImageRenderer | None = None
@@ -43,7 +46,7 @@ class ImageService:
         if self._renderer is None:
             from s3proxy.imaging.engine import ImageRenderer
 
-            self._renderer = ImageRenderer(self.limits, concurrency=self.concurrency)
+            self._renderer = ImageRenderer(self.limits, concurrency=self.concurrency, on_render=self.on_render)
         return self._renderer
 
     @property
