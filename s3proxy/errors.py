@@ -304,6 +304,26 @@ class InvalidDigest(Error):
     default_message = "The Content-MD5 or checksum you specified is not valid."
 
 
+class InvalidPolicyDocument(Error):
+    """A browser form's POST policy that is not valid base64 JSON of the documented shape."""
+
+    default_message = "The content of the form does not meet the conditions specified in the policy document."
+
+
+class MalformedPOSTRequest(Error):
+    default_message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(Error):
+    default_message = "Your POST request fields preceding the upload file were too large."
+
+
+class AccessControlListNotSupported(Error):
+    """An ACL that is neither private nor public-read: a bucket's public flag is all there is."""
+
+    default_message = "The bucket does not allow ACLs"
+
+
 class NotImplemented(Error):  # noqa: A001 - S3's own code name
     default_message = "A header or operation you provided implies functionality that is not implemented"
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from conformance.clients.common import (
     payload,
     s3_bucket,
 )
-from conformance.runner import CheckFailed, Context, check, ensure, equal, requirement
+from conformance.runner import CheckFailed, Context, Skip, check, ensure, equal, requirement
 from conformance.target import Target
 
 C = "aws-cli"
@@ -457,3 +458,65 @@ def _(ctx: Context) -> None:
     r = httpx.get(url, timeout=30)
     equal(r.status_code, 403, "status")
     ensure(b"<Code>AccessDenied</Code>" in r.content, f"AccessDenied: {r.text[:200]}")
+# --- access: ACLs, anonymous, users' own keys, SigV2 --------------------------------------
+
+
+def default_config(ctx: Context) -> str:
+    """aws-cli's configuration without a signature_version: v1 then presigns with SigV2
+    (an explicit `signature_version = s3` makes it sign SigV4, oddly)."""
+    t = ctx.target
+    cfg = ctx.path("aws-config-default")
+    cfg.write_text(f"[default]\nregion = {t.region}\ns3 =\n    addressing_style = {t.addressing_style}\n")
+    return str(cfg)
+
+
+@check(C, "acl: s3api put-bucket-acl public-read, then --no-sign-request lists and downloads")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/pub.txt", stdin=b"public")
+    fails_with(ctx, "AccessDenied", "s3", "ls", f"s3://{b}", "--no-sign-request")
+    api(ctx, "put-bucket-acl", "--bucket", b, "--acl", "public-read")
+    grants = api(ctx, "get-bucket-acl", "--bucket", b)["Grants"]
+    ensure(any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants), f"AllUsers in {grants}")
+    ensure("pub.txt" in aws(ctx, "s3", "ls", f"s3://{b}", "--no-sign-request").stdout.decode(), "anonymous ls")
+    equal(aws(ctx, "s3", "cp", f"s3://{b}/pub.txt", "-", "--no-sign-request").stdout, b"public", "anonymous cp")
+    fails_with(ctx, "AccessDenied", "s3", "cp", "-", f"s3://{b}/x", "--no-sign-request")
+
+
+@check(C, "acl: s3api put-bucket-acl public-read-write fails with AccessControlListNotSupported")
+def _(ctx: Context) -> None:
+    fails_with(ctx, "AccessControlListNotSupported", "s3api", "put-bucket-acl", "--bucket", s3_bucket(ctx),
+               "--acl", "public-read-write")
+
+
+@check(C, "identities: user key copies into its own folder only")
+def _(ctx: Context) -> None:
+    t = ctx.target
+    if t.admin_sql is None or t.make_user_key is None:
+        raise Skip("needs the operator hooks (SQL and `s3proxy keys create`): self-started targets only")
+    b = s3_bucket(ctx)
+    tag = os.urandom(4).hex()
+    own = f"bucket_id = '{b}' AND (storage.foldername(name))[1] = auth.uid()::text"
+    for action, clause in (("SELECT", "USING"), ("INSERT", "WITH CHECK"), ("UPDATE", "USING")):
+        t.admin_sql(f'CREATE POLICY "cfcli_{tag}_{action}" ON storage.objects FOR {action} TO authenticated '
+                    f"{clause} ({own})")
+        ctx.defer(t.admin_sql, f'DROP POLICY "cfcli_{tag}_{action}" ON storage.objects')
+    sub = str(uuid.uuid4())
+    key_id, secret = t.make_user_key(sub)
+    user = {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/{sub}/mine.txt", stdin=b"mine", extra_env=user)
+    denied = aws(ctx, "s3", "cp", "-", f"s3://{b}/other/theirs.txt", stdin=b"no", ok=False, extra_env=user)
+    ensure(denied.returncode != 0 and "AccessDenied" in denied.stderr.decode(), "another folder is denied")
+    equal(aws(ctx, "s3", "cp", f"s3://{b}/{sub}/mine.txt", "-", extra_env=user).stdout, b"mine", "read back")
+
+
+@check(C, "sigv2: s3 presign with aws-cli v1's default signer gives a URL that downloads")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/v2.txt", stdin=b"presigned v2")
+    url = aws(ctx, "s3", "presign", f"s3://{b}/v2.txt", extra_env={"AWS_CONFIG_FILE": default_config(ctx)})
+    link = url.stdout.decode().strip()
+    if "AWSAccessKeyId=" not in link:
+        raise Skip("this aws-cli presigns with SigV4 by default (v2): nothing to judge")
+    r = httpx.get(link, timeout=30)
+    equal((r.status_code, r.content), (200, b"presigned v2"), "GET presigned URL")

@@ -415,7 +415,7 @@ def check_signature(req: SignedRequest, parsed: ParsedAuth, secret: str, *, pref
     for candidate in ((prefix, "") if prefix else ("",)):
         for encoded in _canonical_bytes(canonical_request(req, parsed, candidate)):
             sts = f"{ALGORITHM}\n{parsed.date}\n{scope}\n{hashlib.sha256(encoded).hexdigest()}"
-            if hmac.compare_digest(sign(key, sts), parsed.signature.lower()):
+            if hmac.compare_digest(sign(key, sts).encode(), parsed.signature.lower().encode()):  # any text
                 return AuthResult(parsed.access_key_id, parsed.session_token, key, parsed.date, scope,
                                   parsed.signature.lower(), parsed.payload_hash, parsed.presigned,
                                   parsed.region)

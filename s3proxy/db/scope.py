@@ -244,3 +244,12 @@ class Database:
             raise
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc
+
+    async def fetch_unscoped(self, sql: str, *args: object) -> asyncpg.Record | None:
+        """One row as the login user itself, no request role set: only for the server's
+        own tables that no request role may read (the S3 credentials of migration 0007)."""
+        try:
+            async with self._connection() as conn:
+                return await conn.fetchrow(sql, *args)
+        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+            raise map_database_error(exc) from exc

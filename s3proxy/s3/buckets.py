@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from s3proxy import errors
 from s3proxy.cors import CorsRule
+from s3proxy.s3.acl import header_public
 from s3proxy.s3.request import S3Request, S3Response
-from s3proxy.s3.service import decode_token, encode_token, int_param, owner
+from s3proxy.s3.service import decode_token, encode_token, int_param
 from s3proxy.s3.xml import Child, Markup, child_text, children, document, escape_all, parse
 from s3proxy.storage import buckets as store_buckets
 from s3proxy.storage import cors as store_cors
@@ -17,9 +18,7 @@ from s3proxy.storage.listed import ListedKey
 from s3proxy.storage.listing import ListPage, list_page
 
 MAX_KEYS = 1000
-PUBLIC_ACLS = ("public-read", "public-read-write")
 LEGACY_REGION = "us-east-1"  # where re-creating your own bucket answers 200
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote(safe="/")` leaves as is
 
 
@@ -29,7 +28,7 @@ def _url_encode(value: str) -> str:
 
 
 async def create_bucket(req: S3Request) -> S3Response:
-    """CreateBucket; a canned public ACL makes the bucket public.
+    """CreateBucket; the canned ACL public-read makes the bucket public (s3/acl.py).
 
     A name already taken: BucketAlreadyExists when another identity made the bucket;
     the caller's own bucket is 409 BucketAlreadyOwnedByYou, except in us-east-1, where
@@ -42,12 +41,10 @@ async def create_bucket(req: S3Request) -> S3Response:
     if raw.strip():
         config = parse(raw, "CreateBucketConfiguration")
         child_text(config, "LocationConstraint")  # any region is ours
-    acl = (req.header("x-amz-acl") or "private").lower()
-    if acl not in ("private", *PUBLIC_ACLS, "authenticated-read"):
-        raise errors.InvalidArgument(f"Invalid canned ACL {acl}")
+    public = bool(header_public(req))
     name = store_buckets.validate_s3_bucket_name(req.bucket_name)
     try:
-        await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS)
+        await store_buckets.create_bucket(req.ctx, name, public=public)
     except errors.BucketAlreadyOwnedByYou:
         if req.ctx.settings.s3_protocol_region != LEGACY_REGION:
             raise
@@ -76,25 +73,6 @@ async def get_bucket_versioning(req: S3Request) -> S3Response:
     """Versioning was never enabled: AWS answers an empty configuration."""
     await store_buckets.get_bucket(req.ctx, req.bucket_name)
     return S3Response.document(document("VersioningConfiguration", []))
-
-
-def acl_document(req: S3Request, public: bool) -> bytes:
-    """A minimal ACL (clients probe it): the owner has FULL_CONTROL, AllUsers READ if public."""
-    ident = owner(req)
-    grants: list[Child] = [("Grant", [("Grantee", [("ID", ident[0][1]), ("DisplayName", ident[1][1])]),
-                                      ("Permission", "FULL_CONTROL")])]
-    if public:
-        grants.append(("Grant", [("Grantee", [("URI", "http://acs.amazonaws.com/groups/global/AllUsers")]),
-                                 ("Permission", "READ")]))
-    body = document("AccessControlPolicy", [("Owner", ident), ("AccessControlList", grants)])
-    # xsi:type on each Grantee, as AWS sends it
-    body = body.replace(b"<Grantee><ID>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="CanonicalUser"><ID>'.encode())
-    return body.replace(b"<Grantee><URI>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="Group"><URI>'.encode())
-
-
-async def get_bucket_acl(req: S3Request) -> S3Response:
-    bucket = await store_buckets.get_bucket(req.ctx, req.bucket_name)
-    return S3Response.document(acl_document(req, bucket.public))
 
 
 # --- listings -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Object operations: Put/Get/Head/Delete, DeleteObjects, CopyObject, tagging,
-attributes, ACL. Each parses the request, makes its storage call, renders the answer."""
+attributes (ACLs: acl.py). Each parses the request, makes its storage call, renders the answer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from urllib.parse import unquote
 
 from s3proxy import errors
 from s3proxy.s3 import meta
-from s3proxy.s3.buckets import acl_document
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.xml import Child, child_text, children, document, parse
 from s3proxy.storage import objects as store
@@ -215,7 +214,7 @@ async def copy_object(req: S3Request) -> S3Response:
     return S3Response.document(body)
 
 
-# --- tagging, attributes, ACL ---------------------------------------------------------
+# --- tagging, attributes ---------------------------------------------------------
 
 
 async def get_object_tagging(req: S3Request) -> S3Response:
@@ -306,8 +305,3 @@ async def get_object_attributes(req: S3Request) -> S3Response:
         out.append(("ObjectSize", info.size))
     return S3Response.document(document("GetObjectAttributesResponse", out),
                                headers=[("Last-Modified", meta.http_date(info))])
-
-
-async def get_object_acl(req: S3Request) -> S3Response:
-    await find(req)
-    return S3Response.document(acl_document(req, False))

@@ -48,7 +48,7 @@ def test_aws_cli_flows(server: Server, tmp_path: Path) -> None:
         assert rel in listing
     assert "PRE sub/" in aws(server, "s3", "ls", f"s3://{bucket}/tree/")
     assert "upload:" not in aws(server, "s3", "sync", str(tree), f"s3://{bucket}/tree")  # nothing changed
-    # aws-cli v1 presigns with SigV2 unless told otherwise; only SigV4 is accepted
+    # aws-cli v1 presigns with SigV2 unless told otherwise (test_s3_sigv2.py); here SigV4
     config = tmp_path / "config"
     config.write_text("[default]\ns3 =\n    signature_version = s3v4\n")
     url = aws(server, "s3", "presign", f"s3://{bucket}/tree/sub/b.txt", "--expires-in", "300",

@@ -143,6 +143,13 @@ def test_wrong_secret_and_unknown_key() -> None:
     assert error_of(verify, req, lambda _k: None).code == "InvalidAccessKeyId"
 
 
+def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    signed = botocore_signed()
+    auth = signed.headers["Authorization"].rsplit("Signature=", 1)[0] + "Signature=é" + "0" * 63
+    err = error_of(verify, received(signed, extra={"Authorization": auth}, drop=("authorization",)), secrets)
+    assert err.code == "SignatureDoesNotMatch"
+
+
 def test_tampering_is_detected() -> None:
     req = botocore_signed("PUT", url=URL + "?tagging", headers={"x-amz-meta-a": "1"}, body=b"x")
     verify(received(req), secrets)
