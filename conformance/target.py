@@ -12,7 +12,7 @@ import hmac
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,10 @@ class Target:
     secret_key: str | None = None
     region: str = "us-east-1"
     addressing_style: str = "path"
+    # operator hooks, only where the suite runs the server itself: run SQL as the database
+    # owner (RLS policies), and make a user's own S3 key (`s3proxy keys create`)
+    admin_sql: Callable[[str], Any] | None = None
+    make_user_key: Callable[[str], tuple[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.rest_url and not self.rest_url.endswith("/"):
@@ -113,5 +117,6 @@ def self_started(backends: list[str]) -> Iterator[list[Target]]:
             targets.append(Target(
                 label=backend, rest_url=server.url, s3_url=server.s3_url, jwt_secret=server.jwt_secret,
                 access_key=server.s3_key_id, secret_key=server.s3_secret, region=server.region,
+                admin_sql=server.sql, make_user_key=server.user_key,
             ))
         yield targets

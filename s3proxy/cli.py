@@ -33,13 +33,17 @@ def _flag_help(knob: Knob) -> str:
     return f"overrides {knob.env[0]} (below)"
 
 
-def _add_flags(parser: argparse.ArgumentParser, only: Collection[str] | None = None) -> None:
-    """The table's flags (those of the fields in `only`, or all); None means not given."""
+def _add_flags(parser: argparse.ArgumentParser, only: Collection[str] | None = None, *,
+               suppress: bool = False) -> None:
+    """The table's flags (those of the fields in `only`, or all); None means not given.
+    A sub-command's parser passes `suppress`, so an absent flag leaves the value its
+    parent parsed (argparse would otherwise overwrite it with None)."""
     for f, knob in knobs():
         if knob.flag and (only is None or f.name in only):
             metavar = "{" + ",".join(knob.choices) + "}" if knob.choices else knob.flag.lstrip("-").upper()
+            extra: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
             parser.add_argument(knob.flag, dest=f.name, type=_flag_type(f, knob.flag), metavar=metavar,
-                                help=_flag_help(knob))
+                                help=_flag_help(knob), **extra)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,8 +65,22 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--exp", type=int, default=3600 * 24 * 365, help="lifetime in seconds")
     _add_flags(token, {"data_dir"})
 
-    keys = sub.add_parser("keys", help="print the server's S3 access key id and secret")
-    _add_flags(keys, {"data_dir"})
+    keys = sub.add_parser("keys", help="print the server's S3 access key id and secret (the admin key); "
+                          "create, list and revoke users' own keys")
+    _add_flags(keys, {"data_dir", "database_url"})
+    user_keys = keys.add_subparsers(dest="keys_command", metavar="{create,list,revoke}")
+    create = user_keys.add_parser("create", help="a new S3 key that acts as a user (RLS as that user's JWT); "
+                                  "prints its id and secret once")
+    create.add_argument("--sub", required=True, help="the user's id (auth.uid(), the JWT `sub`), a UUID")
+    create.add_argument("--role", default="authenticated", choices=["anon", "authenticated", "service_role"])
+    create.add_argument("--description", default="", help="a note for `keys list`")
+    create.add_argument("--claims", default="{}", metavar="JSON",
+                        help="more JWT claims for RLS policies (auth.jwt()), e.g. '{\"email\": \"a@b.c\"}'")
+    listing = user_keys.add_parser("list", help="users' keys (never their secrets)")
+    revoke = user_keys.add_parser("revoke", help="revoke a user's key (refused within seconds)")
+    revoke.add_argument("access_key_id", metavar="KEYID")
+    for each in (create, listing, revoke):
+        _add_flags(each, {"data_dir", "database_url"}, suppress=True)
 
     sweep = sub.add_parser("sweep", help="remove what kills and outages left behind (orphaned version blobs, "
                            "abandoned multipart uploads, temporary files), then exit",
@@ -139,6 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = fill_secrets(settings, create=False, need=("jwt",))
         keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks)
         print(keys.mint(args.role, sub=args.sub, expires_in=args.exp))
+    elif args.command == "keys" and args.keys_command:
+        from s3proxy import user_keys
+
+        user_keys.run(settings, args)
     elif args.command == "keys":
         from s3proxy.datadir import fill_secrets
 

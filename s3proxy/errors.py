@@ -21,8 +21,14 @@ class Error(Exception):
 
     default_message: ClassVar[str] = "An error occurred"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, details: tuple[tuple[str, str], ...] = (),
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.message = message if message is not None else self.default_message
+        # named facts a protocol may add to its error (S3: elements after <Message>,
+        # such as <ActualPartCount>), and response headers the answer carries (a 304's
+        # ETag); both optional, both plain strings
+        self.details = details
+        self.headers = headers
         super().__init__(f"{self.code}: {self.message}")
 
     @property
@@ -296,6 +302,26 @@ class BadDigest(Error):
 
 class InvalidDigest(Error):
     default_message = "The Content-MD5 or checksum you specified is not valid."
+
+
+class InvalidPolicyDocument(Error):
+    """A browser form's POST policy that is not valid base64 JSON of the documented shape."""
+
+    default_message = "The content of the form does not meet the conditions specified in the policy document."
+
+
+class MalformedPOSTRequest(Error):
+    default_message = "The body of your POST request is not well-formed multipart/form-data."
+
+
+class MaxPostPreDataLengthExceeded(Error):
+    default_message = "Your POST request fields preceding the upload file were too large."
+
+
+class AccessControlListNotSupported(Error):
+    """An ACL that is neither private nor public-read: a bucket's public flag is all there is."""
+
+    default_message = "The bucket does not allow ACLs"
 
 
 class NotImplemented(Error):  # noqa: A001 - S3's own code name

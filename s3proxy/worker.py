@@ -19,6 +19,7 @@ import tornado.ioloop
 
 from s3proxy import metrics
 from s3proxy.app import image_service, in_flight, make_app, make_s3_app
+from s3proxy.auth.credentials import CredentialStore, SecretBox
 from s3proxy.auth.jwt import JwtKeys
 from s3proxy.config import Settings
 from s3proxy.db.scope import Database
@@ -40,7 +41,8 @@ def build_storage(settings: Settings) -> Storage:
     )
     keys = JwtKeys(settings.jwt_secret, settings.jwt_algorithm, settings.jwt_jwks,
                    allowed_roles=settings.allowed_roles)
-    return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys)
+    credentials = CredentialStore(db.fetch_unscoped, SecretBox(settings.jwt_secret), keys)
+    return Storage(settings=settings, db=db, backend=make_backend(settings), keys=keys, credentials=credentials)
 
 
 def _housekeeping() -> None:

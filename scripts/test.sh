@@ -13,9 +13,10 @@ fi
 unset AWS_CA_BUNDLE
 .venv/bin/ruff check s3proxy tests conformance bench
 .venv/bin/mypy s3proxy conformance
-# rclone (a conformance client) and wrk (the benchmark's load generator) are Debian packages
+# rclone (a conformance client), wrk (the benchmark's load generator) and chromium (the
+# browser of the POST Object test, driven by playwright) are Debian packages
 missing=""
-for tool in rclone wrk; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+for tool in rclone wrk chromium; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   # shellcheck disable=SC2086
   (apt-get update -qq && apt-get install -y -qq $missing >/dev/null) || echo "could not install:$missing"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -382,6 +383,24 @@ class Server:
     def sql(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return run_sql(self.database_url, sql, *args)
 
+    # the command line, with the server's configuration
+
+    def cli(self, *args: str) -> str:
+        """`s3proxy ARGS` with this server's environment; its output (fails on an error)."""
+        env = self.environment() | {"PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-m", "s3proxy", *args, "--data-dir", str(Path(self.workdir) / "data")],
+                              env=env, cwd=str(REPO), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"s3proxy {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def user_key(self, sub: str, role: str = "authenticated", **options: str) -> tuple[str, str]:
+        """A user's own S3 key (`s3proxy keys create`): (access key id, secret)."""
+        extra = [item for name, value in options.items() for item in (f"--{name}", value)]
+        out = self.cli("keys", "create", "--sub", sub, "--role", role, *extra)
+        key_id = re.search(r"^access key id\s+(\S+)$", out, re.M)
+        secret = re.search(r"^secret access key\s+(\S+)$", out, re.M)
+        assert key_id is not None and secret is not None, out
+        return key_id.group(1), secret.group(1)
 
 def _file_size_limit(limit: int) -> Any:
     """A preexec_fn: no file the process writes may grow past `limit` bytes (writes beyond

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from conformance.clients.common import (
     payload,
     s3_bucket,
 )
-from conformance.runner import CheckFailed, Context, check, ensure, equal, requirement
+from conformance.runner import CheckFailed, Context, Skip, check, ensure, equal, requirement
 from conformance.target import Target
 
 C = "aws-cli"
@@ -378,3 +379,144 @@ def _(ctx: Context) -> None:
     url = aws(ctx, "s3", "presign", f"s3://{b}/p.txt", "--expires-in", "300").stdout.decode().strip()
     r = httpx.get(url, timeout=30)
     equal((r.status_code, r.content), (200, b"presigned"), "GET presigned URL")
+
+
+# --- the edges AWS answers in its own way (issue 16) ------------------------------------
+
+
+@check(C, "buckets: s3 rb removes a bucket left with an unfinished multipart upload")
+def _(ctx: Context) -> None:
+    b = ctx.name("rbmp")
+    aws(ctx, "s3", "mb", f"s3://{b}")
+    ctx.defer(aws, ctx, "s3", "rb", f"s3://{b}", "--force", ok=False)
+    api(ctx, "create-multipart-upload", "--bucket", b, "--key", "left/behind")
+    aws(ctx, "s3", "rb", f"s3://{b}")
+    ensure(b not in aws(ctx, "s3", "ls").stdout.decode(), "bucket gone")
+
+
+@check(C, "buckets: s3api create-bucket of your own bucket again answers by AWS's region rule")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    again = aws(ctx, "s3api", "create-bucket", "--bucket", b, ok=False)
+    if ctx.target.region == "us-east-1":
+        equal(again.returncode, 0, f"exit status: {again.stderr.decode()[-200:]}")
+    else:
+        ensure(b"BucketAlreadyOwnedByYou" in again.stderr, f"stderr: {again.stderr.decode()[-200:]}")
+
+
+def sha256_upload(ctx: Context, b: str, key: str) -> tuple[str, list[dict[str, Any]]]:
+    created = api(ctx, "create-multipart-upload", "--bucket", b, "--key", key, "--checksum-algorithm", "SHA256")
+    equal((created.get("ChecksumAlgorithm"), created.get("ChecksumType")), ("SHA256", "COMPOSITE"), "echoed")
+    parts = []
+    for number, data in enumerate((payload(5 * MiB, "cli-1"), b"tail"), start=1):
+        path = ctx.file(f"{key}-{number}", data)
+        sent = api(ctx, "upload-part", "--bucket", b, "--key", key, "--upload-id", created["UploadId"],
+                   "--part-number", str(number), "--body", str(path), "--checksum-algorithm", "SHA256")
+        parts.append({"PartNumber": number, "ETag": sent["ETag"], "ChecksumSHA256": sent["ChecksumSHA256"]})
+    return created["UploadId"], parts
+
+
+@check(C, "multipart: create-multipart-upload --checksum-algorithm echoes it; a repeated complete answers the same",
+       timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    upload_id, parts = sha256_upload(ctx, b, "twice")
+    listing = ctx.file("parts.json", json.dumps({"Parts": parts}).encode())
+    complete = ("complete-multipart-upload", "--bucket", b, "--key", "twice", "--upload-id", upload_id,
+                "--multipart-upload", f"file://{listing}")
+    first = api(ctx, *complete)
+    equal(first.get("ChecksumType"), "COMPOSITE", "ChecksumType")
+    ensure(str(first.get("ChecksumSHA256", "")).endswith("-2"), f"composite checksum: {first}")
+    equal(api(ctx, *complete), first, "second complete")
+
+
+@check(C, "multipart: get-object --part-number beyond the last part fails with InvalidPartNumber", timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    upload_id, parts = sha256_upload(ctx, b, "two")
+    api(ctx, "complete-multipart-upload", "--bucket", b, "--key", "two", "--upload-id", upload_id,
+        "--multipart-upload", json.dumps({"Parts": parts}))
+    fails_with(ctx, "InvalidPartNumber", "s3api", "get-object", "--bucket", b, "--key", "two", "--part-number", "3",
+               str(ctx.path("out")))
+
+
+@check(C, "checksums: s3 cp of 12 MiB stores a composite CRC32 that head-object --checksum-mode shows",
+       timeout=180)
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", str(ctx.file("big.bin", payload(12 * MiB, "cli-crc"))), f"s3://{b}/big.bin")
+    head = api(ctx, "head-object", "--bucket", b, "--key", "big.bin", "--checksum-mode", "ENABLED")
+    equal(head.get("ChecksumType"), "COMPOSITE", "ChecksumType")
+    ensure(str(head.get("ChecksumCRC32", "")).endswith("-3"), f"ChecksumCRC32: {head.get('ChecksumCRC32')!r}")
+
+
+@check(C, "signed URLs: s3 presign --expires-in beyond a week gives a URL refused with 403")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/p.txt", stdin=b"presigned")
+    url = aws(ctx, "s3", "presign", f"s3://{b}/p.txt", "--expires-in", "604801").stdout.decode().strip()
+    r = httpx.get(url, timeout=30)
+    equal(r.status_code, 403, "status")
+    ensure(b"<Code>AccessDenied</Code>" in r.content, f"AccessDenied: {r.text[:200]}")
+# --- access: ACLs, anonymous, users' own keys, SigV2 --------------------------------------
+
+
+def default_config(ctx: Context) -> str:
+    """aws-cli's configuration without a signature_version: v1 then presigns with SigV2
+    (an explicit `signature_version = s3` makes it sign SigV4, oddly)."""
+    t = ctx.target
+    cfg = ctx.path("aws-config-default")
+    cfg.write_text(f"[default]\nregion = {t.region}\ns3 =\n    addressing_style = {t.addressing_style}\n")
+    return str(cfg)
+
+
+@check(C, "acl: s3api put-bucket-acl public-read, then --no-sign-request lists and downloads")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/pub.txt", stdin=b"public")
+    fails_with(ctx, "AccessDenied", "s3", "ls", f"s3://{b}", "--no-sign-request")
+    api(ctx, "put-bucket-acl", "--bucket", b, "--acl", "public-read")
+    grants = api(ctx, "get-bucket-acl", "--bucket", b)["Grants"]
+    ensure(any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants), f"AllUsers in {grants}")
+    ensure("pub.txt" in aws(ctx, "s3", "ls", f"s3://{b}", "--no-sign-request").stdout.decode(), "anonymous ls")
+    equal(aws(ctx, "s3", "cp", f"s3://{b}/pub.txt", "-", "--no-sign-request").stdout, b"public", "anonymous cp")
+    fails_with(ctx, "AccessDenied", "s3", "cp", "-", f"s3://{b}/x", "--no-sign-request")
+
+
+@check(C, "acl: s3api put-bucket-acl public-read-write fails with AccessControlListNotSupported")
+def _(ctx: Context) -> None:
+    fails_with(ctx, "AccessControlListNotSupported", "s3api", "put-bucket-acl", "--bucket", s3_bucket(ctx),
+               "--acl", "public-read-write")
+
+
+@check(C, "identities: user key copies into its own folder only")
+def _(ctx: Context) -> None:
+    t = ctx.target
+    if t.admin_sql is None or t.make_user_key is None:
+        raise Skip("needs the operator hooks (SQL and `s3proxy keys create`): self-started targets only")
+    b = s3_bucket(ctx)
+    tag = os.urandom(4).hex()
+    own = f"bucket_id = '{b}' AND (storage.foldername(name))[1] = auth.uid()::text"
+    for action, clause in (("SELECT", "USING"), ("INSERT", "WITH CHECK"), ("UPDATE", "USING")):
+        t.admin_sql(f'CREATE POLICY "cfcli_{tag}_{action}" ON storage.objects FOR {action} TO authenticated '
+                    f"{clause} ({own})")
+        ctx.defer(t.admin_sql, f'DROP POLICY "cfcli_{tag}_{action}" ON storage.objects')
+    sub = str(uuid.uuid4())
+    key_id, secret = t.make_user_key(sub)
+    user = {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/{sub}/mine.txt", stdin=b"mine", extra_env=user)
+    denied = aws(ctx, "s3", "cp", "-", f"s3://{b}/other/theirs.txt", stdin=b"no", ok=False, extra_env=user)
+    ensure(denied.returncode != 0 and "AccessDenied" in denied.stderr.decode(), "another folder is denied")
+    equal(aws(ctx, "s3", "cp", f"s3://{b}/{sub}/mine.txt", "-", extra_env=user).stdout, b"mine", "read back")
+
+
+@check(C, "sigv2: s3 presign with aws-cli v1's default signer gives a URL that downloads")
+def _(ctx: Context) -> None:
+    b = s3_bucket(ctx)
+    aws(ctx, "s3", "cp", "-", f"s3://{b}/v2.txt", stdin=b"presigned v2")
+    url = aws(ctx, "s3", "presign", f"s3://{b}/v2.txt", extra_env={"AWS_CONFIG_FILE": default_config(ctx)})
+    link = url.stdout.decode().strip()
+    if "AWSAccessKeyId=" not in link:
+        raise Skip("this aws-cli presigns with SigV4 by default (v2): nothing to judge")
+    r = httpx.get(link, timeout=30)
+    equal((r.status_code, r.content), (200, b"presigned v2"), "GET presigned URL")

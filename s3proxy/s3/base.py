@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import tornado.httputil
 from tornado.iostream import StreamClosedError
@@ -22,10 +22,11 @@ from s3proxy.auth.chunked import RequestBody
 from s3proxy.auth.principal import Principal
 from s3proxy.cors import CorsRule
 from s3proxy.db.scope import RequestInfo
-from s3proxy.s3.auth import authenticate
+from s3proxy.s3.anonymous import anonymous_ctx
+from s3proxy.s3.auth import Caller, authenticate
 from s3proxy.s3.errors import s3_error
 from s3proxy.s3.request import S3Request, S3Response
-from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target
+from s3proxy.s3.routing import UPLOAD, Route, body_headers, find_route, parse_target, virtual_bucket
 from s3proxy.s3.xml import error_document
 from s3proxy.storage import cors
 from s3proxy.storage.context import Ctx, Storage
@@ -89,27 +90,38 @@ class S3Handler(StreamingHandler):
 
     async def begin(self) -> None:
         req = self.request
+        settings = self.store.settings
+        host = req.headers.get("Host")
         try:
-            bucket, key = parse_target(req.path, self.prefix, req.headers.get("Host"), (self.store.settings.host,))
+            bucket, key = parse_target(req.path, self.prefix, host, (settings.host,))
         except UnicodeDecodeError:
             raise errors.InvalidURI() from None
         self.resource = "/" + "/".join(p for p in (bucket, key) if p is not None)
         self.bucket, self.key = bucket, key
-        headers = {k.lower(): v for k, v in req.headers.get_all()}
+        method = req.method or ""
         query = dict(reversed(parse_qsl(req.query, keep_blank_values=True)))  # the first value wins
-        route = find_route(req.method or "", bucket, key, query, headers)
+        route = find_route(method, bucket, key, query, {k.lower(): v for k, v in req.headers.get_all()})
         self.operation = route.name
         upload = route.max_body == UPLOAD
-        self.limit_body(self.store.settings.upload_file_size_limit if upload else route.max_body,
+        self.limit_body(settings.upload_file_size_limit if upload else route.max_body,
                         errors.EntityTooLarge if upload else errors.BodyTooLarge)
-        principal, auth = authenticate(self.store, req.method or "", req.path, req.query, req.headers.get_all())
-        ctx = Ctx(self.store, principal, route.name, RequestInfo(method=req.method or "", path=req.uri or "",
-                                                                 headers=headers))
+        vhost = virtual_bucket(host, (settings.host,))
+        if route.form_auth:  # the form's policy says who it is (s3/post_object.py)
+            caller = Caller(Principal.anonymous(settings.db_anon_role),
+                            {k.lower(): v for k, v in req.headers.get_all()}, anonymous=True)
+        else:
+            caller = await authenticate(self.store, method, req.path, req.query, req.headers.get_all(),
+                                        route_prefix=self.prefix, virtual_bucket=vhost)
+        ctx = Ctx(self.store, caller.principal, route.name, RequestInfo(method=method, path=req.uri or "",
+                                                                        headers=caller.headers))
+        if caller.anonymous and not route.form_auth:
+            ctx = await anonymous_ctx(ctx, bucket, route.operation)
+        bucket_url = f"{req.protocol}://{host}" + ("" if vhost else f"{self.prefix}/{quote(bucket or '')}")
 
         def run(channel: BodyChannel) -> Any:
-            body = RequestBody(channel, auth=auth, headers=body_headers(route, headers))
-            return route.operation(S3Request(req.method or "", bucket, key, query, headers, ctx, body,
-                                             self.resource))
+            body = RequestBody(channel, auth=caller.body_auth, headers=body_headers(route, caller.headers))
+            return route.operation(S3Request(method, bucket, key, query, caller.headers, ctx, body,
+                                             self.resource, bucket_url))
 
         self.route: Route = route
         self.consume(run)
@@ -156,7 +168,10 @@ class S3Handler(StreamingHandler):
         if mapped.status >= 500 and mapped.code not in ("SlowDown", "ServiceUnavailable"):
             log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         self.set_status(mapped.status)
+        for name, value in error.headers:
+            self.set_header(name, value)
         if mapped.status == 304 or self.request.method == "HEAD":
             return b""
         self.set_header("Content-Type", "application/xml")
-        return error_document(mapped.code, mapped.message or "", self.resource, self.request_id)
+        return error_document(mapped.code, mapped.message or "", self.resource, self.request_id,
+                              extra=list(error.details))

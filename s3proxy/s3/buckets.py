@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from s3proxy import errors
 from s3proxy.cors import CorsRule
+from s3proxy.s3.acl import header_public
 from s3proxy.s3.request import S3Request, S3Response
-from s3proxy.s3.service import decode_token, encode_token, int_param, owner
+from s3proxy.s3.service import decode_token, encode_token, int_param
 from s3proxy.s3.xml import Child, Markup, child_text, children, document, escape_all, parse
 from s3proxy.storage import buckets as store_buckets
 from s3proxy.storage import cors as store_cors
@@ -17,8 +18,7 @@ from s3proxy.storage.listed import ListedKey
 from s3proxy.storage.listing import ListPage, list_page
 
 MAX_KEYS = 1000
-PUBLIC_ACLS = ("public-read", "public-read-write")
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
+LEGACY_REGION = "us-east-1"  # where re-creating your own bucket answers 200
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what `quote(safe="/")` leaves as is
 
 
@@ -28,23 +28,26 @@ def _url_encode(value: str) -> str:
 
 
 async def create_bucket(req: S3Request) -> S3Response:
-    """CreateBucket; a canned public ACL makes the bucket public. AWS outside the legacy
-    us-east-1 answers 409 BucketAlreadyOwnedByYou for the owner's own bucket."""
+    """CreateBucket; the canned ACL public-read makes the bucket public (s3/acl.py).
+
+    A name already taken: BucketAlreadyExists when another identity made the bucket;
+    the caller's own bucket is 409 BucketAlreadyOwnedByYou, except in us-east-1, where
+    AWS keeps its legacy answer, 200 (AWS's CreateBucket reference and error list:
+    "Amazon S3 returns this error in all AWS Regions except in the North Virginia
+    Region"). The bucket is left exactly as it was, its objects and its public flag
+    too: AWS would also reset the bucket's ACL, but that ACL is the public flag here,
+    and a retried `mb` must not unpublish a bucket."""
     raw = await req.xml_body()
     if raw.strip():
         config = parse(raw, "CreateBucketConfiguration")
         child_text(config, "LocationConstraint")  # any region is ours
-    acl = (req.header("x-amz-acl") or "private").lower()
-    if acl not in ("private", *PUBLIC_ACLS, "authenticated-read"):
-        raise errors.InvalidArgument(f"Invalid canned ACL {acl}")
-    name = req.bucket_name
+    public = bool(header_public(req))
+    name = store_buckets.validate_s3_bucket_name(req.bucket_name)
     try:
-        await store_buckets.create_bucket(req.ctx, name, public=acl in PUBLIC_ACLS)
-    except errors.BucketAlreadyExists as exc:
-        existing = await store_buckets.find_bucket_as_service(req.ctx, name)
-        if existing.owner_id == req.ctx.principal.sub:
-            raise errors.BucketAlreadyOwnedByYou() from exc
-        raise errors.BucketAlreadyExists("The requested bucket name is not available.") from exc
+        await store_buckets.create_bucket(req.ctx, name, public=public)
+    except errors.BucketAlreadyOwnedByYou:
+        if req.ctx.settings.s3_protocol_region != LEGACY_REGION:
+            raise
     return S3Response(headers=[("Location", f"/{name}")])
 
 
@@ -70,25 +73,6 @@ async def get_bucket_versioning(req: S3Request) -> S3Response:
     """Versioning was never enabled: AWS answers an empty configuration."""
     await store_buckets.get_bucket(req.ctx, req.bucket_name)
     return S3Response.document(document("VersioningConfiguration", []))
-
-
-def acl_document(req: S3Request, public: bool) -> bytes:
-    """A minimal ACL (clients probe it): the owner has FULL_CONTROL, AllUsers READ if public."""
-    ident = owner(req)
-    grants: list[Child] = [("Grant", [("Grantee", [("ID", ident[0][1]), ("DisplayName", ident[1][1])]),
-                                      ("Permission", "FULL_CONTROL")])]
-    if public:
-        grants.append(("Grant", [("Grantee", [("URI", "http://acs.amazonaws.com/groups/global/AllUsers")]),
-                                 ("Permission", "READ")]))
-    body = document("AccessControlPolicy", [("Owner", ident), ("AccessControlList", grants)])
-    # xsi:type on each Grantee, as AWS sends it
-    body = body.replace(b"<Grantee><ID>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="CanonicalUser"><ID>'.encode())
-    return body.replace(b"<Grantee><URI>", f'<Grantee xmlns:xsi="{XSI}" xsi:type="Group"><URI>'.encode())
-
-
-async def get_bucket_acl(req: S3Request) -> S3Response:
-    bucket = await store_buckets.get_bucket(req.ctx, req.bucket_name)
-    return S3Response.document(acl_document(req, bucket.public))
 
 
 # --- listings -----------------------------------------------------------------------
@@ -164,9 +148,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     listing = Listing(req)
     token = req.query.get("continuation-token")
     start_after = req.query.get("start-after")
-    if token is not None and token == "":
-        raise errors.InvalidArgument("The continuation token provided is incorrect")
-    resume = decode_token(token) if token else start_after
+    resume = decode_token(token) if token is not None else start_after
     if token and start_after and start_after > (resume or ""):
         resume = start_after
     page = await listing.page(req, resume or None)

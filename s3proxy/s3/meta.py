@@ -106,8 +106,10 @@ def checksum_headers(checksums: Mapping[str, str]) -> list[tuple[str, str]]:
     return [(f"x-amz-checksum-{alg}", value) for alg, value in checksums.items()]
 
 
-def object_headers(info: ObjectInfo, *, checksums: bool = False) -> list[tuple[str, str]]:
-    """What GET and HEAD say about an object (not Content-Length / Content-Range)."""
+def object_headers(info: ObjectInfo, *, checksums: bool = False, part: int | None = None) -> list[tuple[str, str]]:
+    """What GET and HEAD say about an object (not Content-Length / Content-Range). With
+    `checksums` (x-amz-checksum-mode: ENABLED), the object's checksum and its type; for
+    one `part` of a COMPOSITE multipart object, that part's checksum, as AWS answers."""
     meta = info.meta
     headers = [("ETag", info.etag), ("Last-Modified", http_date(info)), ("Content-Type", info.content_type),
                ("Cache-Control", info.cache_control), ("Accept-Ranges", "bytes")]
@@ -121,8 +123,13 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> list[tuple[s
     if meta.part_sizes:
         headers.append(("x-amz-mp-parts-count", str(len(meta.part_sizes))))
     if checksums and meta.checksums:
-        headers += checksum_headers(meta.checksums)
-        headers.append(("x-amz-checksum-type", "FULL_OBJECT"))
+        if part is None:
+            headers += checksum_headers(meta.checksums)
+            headers.append(("x-amz-checksum-type", meta.checksum_type))
+        elif 0 < part <= len(meta.parts.checksums):
+            algorithm = next(iter(meta.checksums))
+            headers += [(f"x-amz-checksum-{algorithm}", meta.parts.checksums[part - 1]),
+                        ("x-amz-checksum-type", meta.checksum_type)]
     return headers
 
 

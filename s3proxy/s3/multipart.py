@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 
 from s3proxy import errors
-from s3proxy.auth.checksums import CRC_ALGORITHMS, SINGLE_CHECKSUM, header_checksums
+from s3proxy.auth.checksums import ALGORITHMS, header_checksums, multipart_checksum
 from s3proxy.s3.buckets import Listing
-from s3proxy.s3.objects import _conditions, parse_copy_source, write_options
+from s3proxy.s3.objects import _conditions, bucket_or_key_missing, parse_copy_source, write_options
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.service import int_param, owner
 from s3proxy.s3.xml import Child, child_text, children, document, parse
+from s3proxy.storage import completion
 from s3proxy.storage import multipart as store
+from s3proxy.storage.completion import CompletedPart, CompleteOptions
 
 _COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 MAX_COMPLETE_BODY = 16 * 1024 * 1024  # 10,000 parts of XML
@@ -32,19 +34,29 @@ def _part_number(req: S3Request) -> int:
     return int(raw)
 
 
+def _checksum_headers(checksum: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """x-amz-checksum-algorithm / -type, as CreateMultipartUpload echoes them."""
+    if checksum is None:
+        return []
+    return [("x-amz-checksum-algorithm", checksum[0].upper()), ("x-amz-checksum-type", checksum[1])]
+
+
 async def create_multipart_upload(req: S3Request) -> S3Response:
     opts = write_options(req, standard_limit=False)
-    upload = await store.create_upload(req.ctx, req.bucket_name, req.key_name, opts)
+    checksum = multipart_checksum(req.header("x-amz-checksum-algorithm"), req.header("x-amz-checksum-type"))
+    upload = await store.create_upload(req.ctx, req.bucket_name, req.key_name, opts, checksum=checksum)
     body = document("InitiateMultipartUploadResult", [("Bucket", req.bucket_name), ("Key", req.key_name),
                                                       ("UploadId", upload.id)])
-    return S3Response.document(body)
+    return S3Response.document(body, headers=_checksum_headers(checksum))
 
 
 async def upload_part(req: S3Request) -> S3Response:
     part = await store.upload_part(req.ctx, req.bucket_name, req.key_name, _upload_id(req), _part_number(req),
-                                   req.body, req.body.length)
-    headers = [("ETag", part.etag)] + [(f"x-amz-checksum-{a}", v) for a, v in req.body.checksums.items()]
-    return S3Response(headers=headers)
+                                   req.body, req.body.length, declared=frozenset(req.body.verifier.expected))
+    checksums = dict(req.body.checksums)
+    if part.checksum is not None:  # the upload's algorithm, computed here when the client sent none
+        checksums.setdefault(*part.checksum)
+    return S3Response(headers=[("ETag", part.etag)] + [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()])
 
 
 async def upload_part_copy(req: S3Request) -> S3Response:
@@ -58,49 +70,51 @@ async def upload_part_copy(req: S3Request) -> S3Response:
                                          "where first and last are the zero-based offsets of the first and last "
                                          "bytes to copy")
         byte_range = (int(match.group(1)), int(match.group(2)))
-    part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
-                                        _part_number(req), src_bucket, src_key, byte_range,
-                                        _conditions(req, "x-amz-copy-source-"))
+    try:
+        part = await store.upload_part_copy(req.ctx, req.bucket_name, req.key_name, _upload_id(req),
+                                            _part_number(req), src_bucket, src_key, byte_range,
+                                            _conditions(req, "x-amz-copy-source-"))
+    except errors.NoSuchKey as exc:
+        await bucket_or_key_missing(req, exc, src_bucket)
+        raise
     body = document("CopyPartResult", [("LastModified", part.last_modified), ("ETag", part.etag)])
     return S3Response.document(body)
 
 
 async def complete_multipart_upload(req: S3Request) -> S3Response:
     root = parse(await req.xml_body(MAX_COMPLETE_BODY), "CompleteMultipartUpload")
-    wanted: list[tuple[int, str]] = []
+    wanted: list[CompletedPart] = []
     for part in children(root, "Part"):
         number, etag = child_text(part, "PartNumber"), child_text(part, "ETag")
         if number is None or etag is None or not number.strip().isdigit():
             raise errors.MalformedXML()
-        wanted.append((int(number), etag))
-    full = _full_object_checksum(req)
-    info = await store.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
-                                       full_checksum=full)
+        sums = {a: v.strip() for a in ALGORITHMS if (v := child_text(part, f"Checksum{a.upper()}"))}
+        wanted.append(CompletedPart(int(number), etag, sums))
+    done = await completion.complete_upload(req.ctx, req.bucket_name, req.key_name, _upload_id(req), wanted,
+                                            _complete_options(req))
     out: list[Child] = [("Location", f"/{req.bucket_name}/{req.key_name}"), ("Bucket", req.bucket_name),
-                        ("Key", req.key_name), ("ETag", info.etag)]
-    if full is not None:
-        out += [(f"Checksum{full[0].upper()}", full[1]), ("ChecksumType", "FULL_OBJECT")]
+                        ("Key", req.key_name), ("ETag", done.etag)]
+    if done.checksum is not None:
+        algorithm, value, kind = done.checksum
+        out += [(f"Checksum{algorithm.upper()}", value), ("ChecksumType", kind)]
     return S3Response.document(document("CompleteMultipartUploadResult", out))
+
+
+def _complete_options(req: S3Request) -> CompleteOptions:
+    """The object's checksum the request claims, its size, and its conditions."""
+    size = req.header("x-amz-mp-object-size")
+    if size is not None and not size.strip().isdigit():
+        raise errors.InvalidArgument("The x-amz-mp-object-size header must be a non-negative integer")
+    if_none_match = req.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.NotImplemented("If-None-Match on writes supports only '*'")
+    return CompleteOptions(claimed=header_checksums(req.headers), checksum_type=req.header("x-amz-checksum-type"),
+                           object_size=int(size) if size is not None else None, if_match=req.header("if-match"),
+                           if_none_match_star=if_none_match is not None)
 
 
 def _part_checksum(part: store.Part) -> list[Child]:
     return [] if part.checksum is None else [(f"Checksum{part.checksum[0].upper()}", part.checksum[1])]
-
-
-def _full_object_checksum(req: S3Request) -> tuple[str, str] | None:
-    """The whole object's CRC a CompleteMultipartUpload claims (x-amz-checksum-<crc>),
-    checked against the parts' CRCs. Composite checksums (of the parts' checksums, and
-    SHA ones) are not implemented."""
-    claimed = header_checksums(req.headers)
-    if not claimed:
-        return None
-    if len(claimed) > 1:
-        raise errors.InvalidRequest(SINGLE_CHECKSUM)
-    [(algorithm, value)] = claimed.items()
-    kind = (req.header("x-amz-checksum-type") or "FULL_OBJECT").upper()
-    if algorithm not in CRC_ALGORITHMS or kind != "FULL_OBJECT":
-        raise errors.NotImplemented("Only FULL_OBJECT CRC checksums are supported for multipart uploads")
-    return algorithm, value
 
 
 async def abort_multipart_upload(req: S3Request) -> S3Response:
@@ -117,6 +131,8 @@ async def list_parts(req: S3Request) -> S3Response:
     out: list[Child] = [("Bucket", req.bucket_name), ("Key", req.key_name), ("UploadId", upload.id),
                         ("Initiator", [("ID", ident), ("DisplayName", ident)]), ("Owner", owner(req)),
                         ("StorageClass", "STANDARD"), ("PartNumberMarker", marker)]
+    if upload.checksum is not None:
+        out += [("ChecksumAlgorithm", upload.checksum[0].upper()), ("ChecksumType", upload.checksum[1])]
     if parts:
         out.append(("NextPartNumberMarker", parts[-1].number))
     out += [("MaxParts", max_parts), ("IsTruncated", truncated)]

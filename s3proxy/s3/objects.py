@@ -1,5 +1,5 @@
 """Object operations: Put/Get/Head/Delete, DeleteObjects, CopyObject, tagging,
-attributes, ACL. Each parses the request, makes its storage call, renders the answer."""
+attributes (ACLs: acl.py). Each parses the request, makes its storage call, renders the answer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from urllib.parse import unquote
 
 from s3proxy import errors
 from s3proxy.s3 import meta
-from s3proxy.s3.buckets import acl_document
 from s3proxy.s3.request import S3Request, S3Response
 from s3proxy.s3.xml import Child, child_text, children, document, parse
 from s3proxy.storage import objects as store
@@ -43,9 +42,10 @@ async def put_object(req: S3Request) -> S3Response:
     return S3Response(headers=[("ETag", info.etag)] + meta.checksum_headers(req.body.checksums))
 
 
-async def bucket_or_key_missing(req: S3Request, exc: errors.NoSuchKey) -> None:
-    """NoSuchBucket rather than NoSuchKey when the bucket itself is missing."""
-    await find_bucket_as_service(req.ctx, req.bucket_name)
+async def bucket_or_key_missing(req: S3Request, exc: errors.NoSuchKey, bucket: str | None = None) -> None:
+    """NoSuchBucket rather than NoSuchKey when the bucket itself (the request's, or a
+    copy's source bucket) is missing."""
+    await find_bucket_as_service(req.ctx, bucket if bucket is not None else req.bucket_name)
     raise exc
 
 
@@ -66,17 +66,20 @@ def _conditions(req: S3Request, prefix: str = "") -> Conditions:
 
 
 def _part_range(info: ObjectInfo, part: str) -> tuple[int, int] | None:
-    """partNumber of GetObject/HeadObject: a part of a multipart object, or part 1 = all."""
+    """partNumber of GetObject/HeadObject: a part of a multipart object, or part 1 = all.
+    Beyond the last part: AWS's 416 InvalidPartNumber, which names the part asked for
+    and the count (<PartNumberRequested>, <ActualPartCount>); a single-part object
+    counts one part."""
     if not part.isdigit() or not 1 <= int(part) <= 10_000:
         raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
     number = int(part)
     sizes = info.meta.part_sizes
+    count = len(sizes) or 1
+    if number > count:
+        raise errors.InvalidPartNumber(details=(("PartNumberRequested", str(number)),
+                                                ("ActualPartCount", str(count))))
     if not sizes:
-        if number != 1:
-            raise errors.InvalidPartNumber()
         return (0, info.size - 1) if info.size else None
-    if number > len(sizes):
-        raise errors.InvalidPartNumber()
     start = sum(sizes[: number - 1])
     return start, start + sizes[number - 1] - 1
 
@@ -101,8 +104,9 @@ class _Read:
         else:
             byte_range = parse_range(req.header("range"), info.size)
         whole = byte_range is None or byte_range == (0, info.size - 1)
+        part = int(self.part) if self.part is not None and info.meta.part_sizes else None
         checksum_mode = (req.header("x-amz-checksum-mode") or "").upper() == "ENABLED"
-        headers = meta.object_headers(info, checksums=checksum_mode and whole and self.part is None)
+        headers = meta.object_headers(info, checksums=checksum_mode and (whole or part is not None), part=part)
         headers = meta.apply_overrides(headers, req.query)
         if byte_range is not None and (self.part is not None or req.header("range")):
             start, end = byte_range
@@ -201,12 +205,16 @@ async def copy_object(req: S3Request) -> S3Response:
         opts.user_metadata = meta.user_metadata(req.headers)
     if tag_directive == "REPLACE":
         opts.tags = meta.parse_tagging_header(req.header("x-amz-tagging") or "") or None
-    info = await store.copy_object(req.ctx, src_bucket, src_key, req.bucket_name, req.key_name, opts)
+    try:
+        info = await store.copy_object(req.ctx, src_bucket, src_key, req.bucket_name, req.key_name, opts)
+    except errors.NoSuchKey as exc:
+        await bucket_or_key_missing(req, exc, src_bucket)
+        raise
     body = document("CopyObjectResult", [("ETag", info.etag), ("LastModified", info.last_modified)])
     return S3Response.document(body)
 
 
-# --- tagging, attributes, ACL ---------------------------------------------------------
+# --- tagging, attributes ---------------------------------------------------------
 
 
 async def get_object_tagging(req: S3Request) -> S3Response:
@@ -239,6 +247,40 @@ async def delete_object_tagging(req: S3Request) -> S3Response:
 
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+MAX_ATTRIBUTE_PARTS = 1000
+
+
+def _int_header(req: S3Request, name: str, default: int) -> int:
+    raw = (req.header(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise errors.InvalidArgument(f"Provided {name} not an integer or within integer range")
+    return int(raw)
+
+
+def _object_parts(req: S3Request, info: ObjectInfo) -> list[Child]:
+    """ObjectParts: the part count; and, when the object has a checksum (AWS returns
+    <Part> only then), a page of parts after x-amz-part-number-marker, at most
+    x-amz-max-parts (1,000 at most), each with its size and, for a COMPOSITE checksum,
+    its own checksum."""
+    sizes = info.meta.part_sizes
+    out: list[Child] = [("PartsCount", len(sizes))]
+    if not info.meta.checksums:
+        return out
+    marker = _int_header(req, "x-amz-part-number-marker", 0)
+    max_parts = min(_int_header(req, "x-amz-max-parts", MAX_ATTRIBUTE_PARTS), MAX_ATTRIBUTE_PARTS)
+    numbers = list(range(marker + 1, len(sizes) + 1))[:max_parts]
+    algorithm = next(iter(info.meta.checksums)).upper()
+    part_sums = info.meta.parts.checksums
+    out += [("PartNumberMarker", marker), ("NextPartNumberMarker", numbers[-1] if numbers else marker),
+            ("MaxParts", max_parts), ("IsTruncated", bool(numbers) and numbers[-1] < len(sizes))]
+    for n in numbers:
+        part: list[Child] = [("PartNumber", n), ("Size", sizes[n - 1])]
+        if n <= len(part_sums):
+            part.append((f"Checksum{algorithm}", part_sums[n - 1]))
+        out.append(("Part", part))
+    return out
 
 
 async def get_object_attributes(req: S3Request) -> S3Response:
@@ -254,21 +296,12 @@ async def get_object_attributes(req: S3Request) -> S3Response:
         found = info.meta.checksums
         if found:
             out.append(("Checksum", [(f"Checksum{a.upper()}", v) for a, v in found.items()]
-                        + [("ChecksumType", "FULL_OBJECT")]))
-    sizes = info.meta.part_sizes
-    if "ObjectParts" in wanted and sizes:
-        out.append(("ObjectParts", [("PartsCount", len(sizes)), ("PartNumberMarker", 0),
-                                    ("NextPartNumberMarker", len(sizes)), ("MaxParts", 1000),
-                                    ("IsTruncated", False)]
-                    + [("Part", [("PartNumber", i + 1), ("Size", s)]) for i, s in enumerate(sizes[:1000])]))
+                        + [("ChecksumType", info.meta.checksum_type)]))
+    if "ObjectParts" in wanted and info.meta.part_sizes:
+        out.append(("ObjectParts", _object_parts(req, info)))
     if "StorageClass" in wanted:
         out.append(("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:
         out.append(("ObjectSize", info.size))
     return S3Response.document(document("GetObjectAttributesResponse", out),
                                headers=[("Last-Modified", meta.http_date(info))])
-
-
-async def get_object_acl(req: S3Request) -> S3Response:
-    await find(req)
-    return S3Response.document(acl_document(req, False))

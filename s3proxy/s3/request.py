@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from s3proxy import errors
@@ -34,6 +35,7 @@ class S3Request:
     ctx: Ctx
     body: RequestBody  # decoded and verified while it streams; checksums once it ended
     resource: str  # for error documents: /bucket/key
+    bucket_url: str = ""  # the bucket's URL as the client addressed it (POST Object's Location)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
@@ -65,3 +67,6 @@ class S3Response:
     @classmethod
     def document(cls, body: bytes, status: int = 200, headers: list[tuple[str, str]] | None = None) -> S3Response:
         return cls(status=status, headers=headers or [], body=body, xml=True)
+
+
+OperationFn = Callable[[S3Request], Awaitable[S3Response]]

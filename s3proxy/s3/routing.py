@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
 from s3proxy import errors
-from s3proxy.s3 import buckets, multipart, objects, service
-from s3proxy.s3.request import S3Request, S3Response
+from s3proxy.s3 import acl, buckets, multipart, objects, post_object, service
+from s3proxy.s3.request import OperationFn
 
 Level = Literal["service", "bucket", "object"]
-OperationFn = Callable[[S3Request], Awaitable[S3Response]]
 
 # Query keys that select an operation or a sub-resource (AWS's list, plus list-type).
 SELECTORS = frozenset({
@@ -57,11 +56,12 @@ class Route:
     name: str  # the storage.operation RLS policies see
     max_body: int = XML
     header: str | None = None  # a header that must be present (x-amz-copy-source)
+    form_auth: bool = False  # signed by its form's policy, not by the request (POST Object)
 
 
 def _r(method: str, level: Level, selectors: Iterable[str], operation: OperationFn, name: str, *,
-       max_body: int = XML, header: str | None = None) -> Route:
-    return Route(method, level, frozenset(selectors), operation, name, max_body, header)
+       max_body: int = XML, header: str | None = None, form_auth: bool = False) -> Route:
+    return Route(method, level, frozenset(selectors), operation, name, max_body, header, form_auth)
 
 
 # First match wins: rows with a required header come before their plain twin.
@@ -72,7 +72,8 @@ TABLE: tuple[Route, ...] = (
     _r("HEAD", "bucket", (), buckets.head_bucket, "storage.s3.bucket.head"),
     _r("GET", "bucket", ("location",), buckets.get_bucket_location, "storage.s3.bucket.get_location"),
     _r("GET", "bucket", ("versioning",), buckets.get_bucket_versioning, "storage.s3.bucket.get_versioning"),
-    _r("GET", "bucket", ("acl",), buckets.get_bucket_acl, "storage.s3.bucket.get"),
+    _r("GET", "bucket", ("acl",), acl.get_bucket_acl, "storage.s3.bucket.get"),
+    _r("PUT", "bucket", ("acl",), acl.put_bucket_acl, "storage.s3.bucket.put_acl"),
     _r("PUT", "bucket", ("cors",), buckets.put_bucket_cors, "storage.s3.bucket.put_cors"),
     _r("GET", "bucket", ("cors",), buckets.get_bucket_cors, "storage.s3.bucket.get_cors"),
     _r("DELETE", "bucket", ("cors",), buckets.delete_bucket_cors, "storage.s3.bucket.delete_cors"),
@@ -81,6 +82,7 @@ TABLE: tuple[Route, ...] = (
     _r("GET", "bucket", ("list-type",), buckets.list_objects_v2, "storage.s3.object.list"),
     _r("GET", "bucket", (), buckets.list_objects, "storage.s3.object.list"),
     _r("POST", "bucket", ("delete",), objects.delete_objects, "storage.s3.object.delete_many"),
+    _r("POST", "bucket", (), post_object.post_object, "storage.s3.upload", max_body=UPLOAD, form_auth=True),
     _r("PUT", "object", (), objects.copy_object, "storage.s3.object.copy", header="x-amz-copy-source"),
     _r("PUT", "object", (), objects.put_object, "storage.s3.upload", max_body=UPLOAD),
     _r("GET", "object", (), objects.get_object, "storage.s3.object.get"),
@@ -90,7 +92,8 @@ TABLE: tuple[Route, ...] = (
     _r("PUT", "object", ("tagging",), objects.put_object_tagging, "storage.s3.object.put_tagging"),
     _r("DELETE", "object", ("tagging",), objects.delete_object_tagging, "storage.s3.object.delete_tagging"),
     _r("GET", "object", ("attributes",), objects.get_object_attributes, "storage.s3.object.info"),
-    _r("GET", "object", ("acl",), objects.get_object_acl, "storage.s3.object.get_acl"),
+    _r("GET", "object", ("acl",), acl.get_object_acl, "storage.s3.object.get_acl"),
+    _r("PUT", "object", ("acl",), acl.put_object_acl, "storage.s3.object.put_acl"),
     _r("POST", "object", ("uploads",), multipart.create_multipart_upload, "storage.s3.upload.create_multipart"),
     _r("PUT", "object", ("uploadId",), multipart.upload_part_copy, "storage.s3.upload.part_copy",
        header="x-amz-copy-source"),

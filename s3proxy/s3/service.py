@@ -23,11 +23,21 @@ def encode_token(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode()
 
 
+BAD_TOKEN = "The continuation token provided is incorrect"
+TOKEN_ARGUMENT = (("ArgumentName", "continuation-token"),)
+
+
 def decode_token(token: str) -> str:
+    """A continuation token we wrote; an empty or unreadable one is AWS's 400
+    InvalidArgument naming the argument (an empty token is not "no token": AWS refuses
+    it, as boto3 against AWS shows in minio/minio#5931)."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        decoded = base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise errors.InvalidArgument("The continuation token provided is incorrect") from exc
+        raise errors.InvalidArgument(BAD_TOKEN, details=TOKEN_ARGUMENT) from exc
+    if not token:
+        raise errors.InvalidArgument(BAD_TOKEN, details=TOKEN_ARGUMENT)
+    return decoded
 
 
 def int_param(req: S3Request, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:

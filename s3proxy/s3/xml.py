@@ -34,21 +34,26 @@ class Markup(str):
 Child = tuple[str, Any] | Markup
 
 
+# a carriage return would reach the reader as a line feed (XML parsers normalise line
+# ends), so a prefix or marker holding one is written as a character reference
+_ENTITIES = {"\r": "&#13;"}
 # characters XML 1.0 cannot carry at all, not even as character references
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def xml_text(text: str) -> str:
-    """`text` escaped for an element, with characters XML cannot carry replaced by
-    U+FFFD (keys cannot hold them, but an echoed request value might)."""
-    return escape(_NOT_XML.sub("\ufffd", text))
+    """`text` escaped for an element: carriage returns as references, characters XML
+    cannot carry replaced by U+FFFD (keys cannot hold them, but an echoed request value
+    might)."""
+    return escape(_NOT_XML.sub("\ufffd", text), _ENTITIES)
 
 
 def escape_all(texts: list[str]) -> list[str]:
     """Each text escaped; the list as it is when none needs it (the usual case for keys
     and ETags: one scan of them all joined instead of a check per text)."""
     joined = "".join(texts)
-    if "&" not in joined and "<" not in joined and ">" not in joined and not _NOT_XML.search(joined):
+    if ("&" not in joined and "<" not in joined and ">" not in joined and "\r" not in joined
+            and not _NOT_XML.search(joined)):
         return texts
     return [xml_text(text) for text in texts]
 

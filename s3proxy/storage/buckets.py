@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,10 @@ from typing import Any
 import asyncpg
 
 from s3proxy import errors
+from s3proxy.db.scope import run_as
 from s3proxy.storage.context import Ctx
+
+log = logging.getLogger("s3proxy.storage")
 
 _BUCKET_NAME = re.compile(r"^[A-Za-z0-9_!.*'() &$=@;:+,?-]+$")
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([gG][bB]|[mM][bB]|[kK][bB]|[bB])$")
@@ -53,6 +57,8 @@ _COLUMNS = "id, name, owner, owner_id, public, file_size_limit, allowed_mime_typ
 
 
 def validate_bucket_name(name: Any) -> str:
+    """Supabase's rule (reference §10), which every bucket meets whichever protocol
+    made it: 1-100 characters of a set that allows upper case, `_`, spaces and more."""
     if (
         not isinstance(name, str)
         or not 0 < len(name) <= 100
@@ -62,6 +68,26 @@ def validate_bucket_name(name: Any) -> str:
         or name in (".", "..")  # path segments to every store and tool below us
     ):
         raise errors.InvalidBucketName("Bucket name invalid")
+    return name
+
+
+S3_NAME_LENGTH = (3, 63)
+
+
+def validate_s3_bucket_name(name: str) -> str:
+    """What S3 CreateBucket adds to Supabase's rule: AWS's length, 3-63 characters.
+
+    Both protocols see the same buckets, so the rules nest: a bucket S3 may create is
+    one REST may create too, and every existing bucket, whatever made it, is reachable
+    through both (S3 refuses only to *create* a name outside AWS's length; a one-letter
+    bucket made over REST still lists, reads and writes over S3, path-style). AWS's
+    lower-case DNS rule is not applied: Supabase's own S3 endpoint creates `Avatars`
+    and `my_files` like its REST API does, and path-style addressing never needs a
+    DNS label."""
+    validate_bucket_name(name)
+    low, high = S3_NAME_LENGTH
+    if not low <= len(name) <= high:
+        raise errors.InvalidBucketName(f"Bucket name must be between {low} and {high} characters long")
     return name
 
 
@@ -115,7 +141,9 @@ async def create_bucket(
     file_size_limit: Any = None,
     allowed_mime_types: Any = None,
 ) -> str:
-    """Insert the bucket as the caller (RLS decides); returns its id."""
+    """Insert the bucket as the caller (RLS decides); returns its id. A taken name is
+    BucketAlreadyOwnedByYou when the caller made that bucket (same `owner_id`, which is
+    None for service_role and the static S3 keys), else BucketAlreadyExists."""
     validate_bucket_name(name)
     bucket_id = validate_bucket_name(bucket_id) if bucket_id is not None else name
     limit = parse_file_size_limit(file_size_limit, ctx.settings.upload_file_size_limit)
@@ -134,6 +162,12 @@ async def create_bucket(
                 mimes,
             )
     except errors.ResourceAlreadyExists as exc:
+        try:
+            existing = await find_bucket_as_service(ctx, bucket_id)
+        except errors.NoSuchBucket:  # deleted since: the name was taken when we tried
+            raise errors.BucketAlreadyExists() from exc
+        if existing.owner_id == ctx.principal.sub:
+            raise errors.BucketAlreadyOwnedByYou() from exc
         raise errors.BucketAlreadyExists() from exc
     return bucket_id
 
@@ -223,28 +257,51 @@ async def update_bucket(
 
 
 async def delete_bucket(ctx: Ctx, bucket_id: str) -> None:
-    """Delete an empty bucket: lock and check in service scope, delete as the caller."""
-    async with ctx.service() as conn:
-        found = await conn.fetchval("SELECT id FROM storage.buckets WHERE id = $1 FOR UPDATE", bucket_id)
-        if found is not None:
-            has_objects = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM storage.objects WHERE bucket_id = $1)", bucket_id
-            )
-            if has_objects:
-                raise errors.BucketNotEmpty()
-            in_progress = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM storage.s3_multipart_uploads WHERE bucket_id = $1)", bucket_id
-            )
-            if in_progress:
-                raise errors.BucketNotEmpty("The bucket you tried to delete has uploads in progress")
+    """Delete a bucket that holds no objects. Unfinished multipart uploads do not count
+    against an empty bucket (AWS counts only objects): they are aborted with it, their
+    parts removed from the backend once the deletion has committed.
+
+    One transaction, the bucket row locked first. Everything that adds to a bucket
+    (an object's commit, a new upload's row) references that row, so it takes a share
+    lock on it: a write that got there first is seen (BucketNotEmpty, or its upload
+    aborted here), one that comes later waits for this transaction and then fails on
+    the missing bucket (NoSuchBucket). The lock, the emptiness check and the uploads'
+    removal run as service_role (the caller may not see other users' objects or
+    uploads); the DELETE itself runs as the caller, so RLS decides, and when it refuses
+    nothing at all has changed."""
     async with ctx.user() as conn:
+        if not ctx.is_service:
+            await run_as(conn, ctx.settings.db_service_role)
+        found = await conn.fetchval("SELECT id FROM storage.buckets WHERE id = $1 FOR UPDATE", bucket_id)
+        if found is None:
+            raise errors.NoSuchBucket("Bucket not found")
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM storage.objects WHERE bucket_id = $1)", bucket_id):
+            raise errors.BucketNotEmpty()
+        uploads = await conn.fetch(
+            "DELETE FROM storage.s3_multipart_uploads WHERE bucket_id = $1 RETURNING id, key, version", bucket_id
+        )
+        if not ctx.is_service:
+            await run_as(conn, ctx.principal.role)
         deleted = await conn.fetchval("DELETE FROM storage.buckets WHERE id = $1 RETURNING id", bucket_id)
-    if deleted is None:
-        raise errors.NoSuchBucket("Bucket not found")
+        if deleted is None:
+            raise errors.NoSuchBucket("Bucket not found")
+    await _abort_backend_uploads(ctx, bucket_id, uploads)
+
+
+async def _abort_backend_uploads(ctx: Ctx, bucket_id: str, uploads: list[asyncpg.Record]) -> None:
+    """Remove the parts of uploads whose rows are gone. Best effort: the rows are already
+    consistent, and a part left behind is garbage the sweep finds."""
+    for upload in uploads:
+        data_key = ctx.store.data_key(bucket_id, upload["key"], upload["version"])
+        try:
+            await ctx.store.backend.abort_multipart(data_key, upload["id"])
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.warning("could not abort the backend upload %s of %s/%s", upload["id"], bucket_id, upload["key"])
 
 
 async def empty_bucket(ctx: Ctx, bucket_id: str) -> None:
-    """Delete every object of the bucket, rows and bytes, in batches."""
+    """Delete every object of the bucket, rows and bytes, in batches, and abort its
+    unfinished multipart uploads."""
     bucket = await find_bucket_as_service(ctx, bucket_id)
     async with ctx.service() as conn:
         count = await conn.fetchval(
@@ -262,7 +319,12 @@ async def empty_bucket(ctx: Ctx, bucket_id: str) -> None:
                 bucket.id,
             )
         if not rows:
-            return
+            break
         await ctx.store.backend.delete(
             [ctx.store.data_key(bucket.id, r["name"], r["version"]) for r in rows]
         )
+    async with ctx.service() as conn:
+        uploads = await conn.fetch(
+            "DELETE FROM storage.s3_multipart_uploads WHERE bucket_id = $1 RETURNING id, key, version", bucket.id
+        )
+    await _abort_backend_uploads(ctx, bucket.id, uploads)

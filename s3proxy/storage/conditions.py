@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 from s3proxy import errors
 
@@ -84,7 +84,8 @@ class Conditions:
 
     def check(self, etag: str, last_modified: datetime, *, for_read: bool = True) -> None:
         """Raise PreconditionFailed (412) or NotModified (304) per RFC 7232 as S3 applies it:
-        If-Match wins over If-Unmodified-Since; If-None-Match wins over If-Modified-Since."""
+        If-Match wins over If-Unmodified-Since; If-None-Match wins over If-Modified-Since.
+        A 304 carries the object's ETag and Last-Modified (RFC 7232 §4.1; S3 sends both)."""
         modified = last_modified.replace(microsecond=0)
         if self.if_match is not None:
             if not _etag_matches(self.if_match, etag):
@@ -94,9 +95,13 @@ class Conditions:
         if self.if_none_match is not None:
             if _etag_matches(self.if_none_match, etag):
                 if for_read:
-                    raise errors.NotModified()
+                    raise _not_modified(etag, modified)
                 raise errors.PreconditionFailed()
         elif (since := http_date(self.if_modified_since)) is not None and modified <= since:
             if for_read:
-                raise errors.NotModified()
+                raise _not_modified(etag, modified)
             raise errors.PreconditionFailed()
+
+
+def _not_modified(etag: str, modified: datetime) -> errors.NotModified:
+    return errors.NotModified(headers=(("ETag", etag), ("Last-Modified", format_datetime(modified, usegmt=True))))

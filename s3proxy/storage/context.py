@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import asyncpg
 
+from s3proxy.auth.credentials import CredentialStore
 from s3proxy.auth.jwt import JwtKeys
 from s3proxy.auth.principal import Principal
 from s3proxy.backends.base import Backend
@@ -26,6 +27,7 @@ class Storage:
     db: Database
     backend: Backend
     keys: JwtKeys
+    credentials: CredentialStore  # users' S3 access keys (auth/credentials.py)
 
     def data_key(self, bucket: str, name: str, version: str | None) -> str:
         """Reference layout: `{tenant}/{bucket}/{name}/{version}` in one upstream bucket.

@@ -31,6 +31,12 @@ ROBOTS = "xRobotsTag"
 TAGS = "tags"
 PART_SIZES = "s3PartSizes"
 PARTS_COUNT = "s3PartsCount"
+CHECKSUM_TYPE = "checksumType"  # COMPOSITE or FULL_OBJECT, for a multipart object's checksum
+PART_CHECKSUMS = "s3PartChecksums"  # a COMPOSITE object's parts' checksums, in part order
+# on an upload's row (storage.s3_multipart_uploads.metadata), beside the Describing keys:
+# the checksum CreateMultipartUpload chose, which its parts and completion must follow
+UPLOAD_CHECKSUM_ALGORITHM = "s3ChecksumAlgorithm"
+UPLOAD_CHECKSUM_TYPE = "s3ChecksumType"
 # HTTP content header -> key, for the ones an S3 upload may set beyond type and caching
 CONTENT_HEADERS = {
     "Content-Disposition": "contentDisposition",
@@ -46,7 +52,7 @@ DEFAULT_MIMETYPE = "application/octet-stream"
 DEFAULT_CACHE_CONTROL = "no-cache"
 
 _KNOWN = {ETAG, SIZE, MIMETYPE, CACHE_CONTROL, LAST_MODIFIED, CONTENT_LENGTH, HTTP_STATUS, ROBOTS, TAGS,
-          PART_SIZES, PARTS_COUNT, *CONTENT_HEADERS.values(), *CHECKSUMS.values()}
+          PART_SIZES, PARTS_COUNT, CHECKSUM_TYPE, PART_CHECKSUMS, *CONTENT_HEADERS.values(), *CHECKSUMS.values()}
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,16 @@ class Describing:
 
 
 @dataclass(frozen=True)
+class Parts:
+    """How a multipart object was assembled: each part's size and, for a COMPOSITE
+    checksum (a checksum of the parts' checksums, `value-N`), each part's checksum."""
+
+    sizes: tuple[int, ...] = ()
+    checksums: tuple[str, ...] = ()  # base64, aligned with `sizes`; empty unless COMPOSITE
+    checksum_type: str | None = None  # COMPOSITE / FULL_OBJECT when the object has a checksum
+
+
+@dataclass(frozen=True)
 class ObjectMetadata:
     """One version's metadata: what describes it plus what its bytes turned out to be."""
 
@@ -93,27 +109,43 @@ class ObjectMetadata:
     size: int
     describing: Describing = field(default_factory=Describing)
     last_modified: str = ""  # ISO text, as Supabase stores it
-    checksums: Mapping[str, str] = field(default_factory=dict)  # algorithm -> base64
-    part_sizes: tuple[int, ...] = ()  # multipart uploads: each part's size
+    checksums: Mapping[str, str] = field(default_factory=dict)  # algorithm -> base64 (`-N` if COMPOSITE)
+    parts: Parts = field(default_factory=Parts)  # multipart uploads
     other: Mapping[str, Any] = field(default_factory=dict)  # keys another server wrote
+
+    @property
+    def part_sizes(self) -> tuple[int, ...]:
+        return self.parts.sizes
+
+    @property
+    def checksum_type(self) -> str:
+        """COMPOSITE for a multipart object's checksum of checksums, else FULL_OBJECT."""
+        return self.parts.checksum_type or "FULL_OBJECT"
 
     @classmethod
     def new(cls, etag: str, size: int, describing: Describing, when: datetime, *,
-            checksums: Mapping[str, str] | None = None, part_sizes: tuple[int, ...] = (),
+            checksums: Mapping[str, str] | None = None, parts: Parts | None = None,
             other: Mapping[str, Any] | None = None) -> ObjectMetadata:
-        return cls(etag, size, describing, iso_millis(when), dict(checksums or {}), part_sizes, dict(other or {}))
+        return cls(etag, size, describing, iso_millis(when), dict(checksums or {}), parts or Parts(),
+                   dict(other or {}))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> ObjectMetadata:
         data = data or {}
         sizes = data.get(PART_SIZES)
+        part_checksums = data.get(PART_CHECKSUMS)
+        kind = data.get(CHECKSUM_TYPE)
         return cls(
             etag=str(data.get(ETAG) or '""'),
             size=_int(data.get(SIZE), _int(data.get(CONTENT_LENGTH), 0)),
             describing=Describing.from_json(data),
             last_modified=str(data.get(LAST_MODIFIED) or ""),
             checksums={alg: str(data[key]) for alg, key in CHECKSUMS.items() if data.get(key)},
-            part_sizes=tuple(_int(s, 0) for s in sizes) if isinstance(sizes, list) else (),
+            parts=Parts(
+                sizes=tuple(_int(s, 0) for s in sizes) if isinstance(sizes, list) else (),
+                checksums=tuple(str(c) for c in part_checksums) if isinstance(part_checksums, list) else (),
+                checksum_type=str(kind) if kind in ("COMPOSITE", "FULL_OBJECT") else None,
+            ),
             other={k: v for k, v in data.items() if k not in _KNOWN},
         )
 
@@ -123,10 +155,30 @@ class ObjectMetadata:
                                 CONTENT_LENGTH: self.size, HTTP_STATUS: 200, **self.describing.to_json()}
         for algorithm, value in self.checksums.items():
             data[CHECKSUMS[algorithm]] = value
-        if self.part_sizes:
-            data[PART_SIZES] = list(self.part_sizes)
-            data[PARTS_COUNT] = len(self.part_sizes)
+        if self.parts.sizes:
+            data[PART_SIZES] = list(self.parts.sizes)
+            data[PARTS_COUNT] = len(self.parts.sizes)
+        if self.parts.checksums:
+            data[PART_CHECKSUMS] = list(self.parts.checksums)
+        if self.parts.checksum_type and self.checksums:
+            data[CHECKSUM_TYPE] = self.parts.checksum_type
         return data
+
+
+def upload_json(describing: Describing, checksum: tuple[str, str] | None) -> dict[str, Any]:
+    """An upload row's metadata: what describes the object to be, and the checksum
+    (algorithm, type) CreateMultipartUpload chose."""
+    data = describing.to_json()
+    if checksum is not None:
+        data[UPLOAD_CHECKSUM_ALGORITHM], data[UPLOAD_CHECKSUM_TYPE] = checksum
+    return data
+
+
+def upload_checksum(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    algorithm, kind = data.get(UPLOAD_CHECKSUM_ALGORITHM), data.get(UPLOAD_CHECKSUM_TYPE)
+    if algorithm in CHECKSUMS and kind in ("COMPOSITE", "FULL_OBJECT"):
+        return str(algorithm), str(kind)
+    return None
 
 
 def _int(value: Any, default: int) -> int:

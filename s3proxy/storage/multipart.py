@@ -1,9 +1,10 @@
 """S3 multipart uploads on the same store (tables s3_multipart_uploads / _parts).
 
 An upload writes its parts through the backend's multipart interface at the data key
-of a fresh version; completing it assembles the parts there and then switches the
-object's row to that version with `commit_version`, exactly as a single upload does,
-so the consistency rule holds (bytes first, row second, old version deleted last).
+of a fresh version; completing it (storage/completion.py) assembles the parts there and
+then switches the object's row to that version with `commit_version`, exactly as a
+single upload does, so the consistency rule holds (bytes first, row second, old
+version deleted last).
 
 Each part row stores the ETag the client sees (MD5 of the part) and, when it differs,
 the backend's own part ETag after a `|` (needed to complete upstream). The upload row's
@@ -18,24 +19,23 @@ import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from s3proxy import errors
-from s3proxy.auth.checksums import CRC_ALGORITHMS, combine_crcs
+from s3proxy.auth.checksums import CRC_ALGORITHMS
 from s3proxy.backends.base import PartInfo
 from s3proxy.storage.buckets import find_bucket_as_service
 from s3proxy.storage.conditions import Conditions
 from s3proxy.storage.context import Ctx
-from s3proxy.storage.limits import max_upload_size, validate_key
+from s3proxy.storage.limits import max_upload_size
 from s3proxy.storage.listing import is_common_prefix, successor
-from s3proxy.storage.metadata import Describing, ObjectMetadata
+from s3proxy.storage.metadata import upload_checksum, upload_json
 from s3proxy.storage.objectinfo import ObjectInfo
 from s3proxy.storage.objects import WriteOptions, prepare_write, probe_write, read_object
 from s3proxy.storage.streams import MeasuredBody, PlainBody, UploadBody
-from s3proxy.storage.versions import NewVersion, commit_version, delete_versions
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -60,6 +60,11 @@ class Upload:
         return cls(row["id"], row["bucket_id"], row["key"], row["version"], row["owner_id"], row["created_at"],
                    int(row["in_progress_size"]), row["user_metadata"], row["metadata"] or {})
 
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """(algorithm, COMPOSITE | FULL_OBJECT) CreateMultipartUpload chose, if any."""
+        return upload_checksum(self.metadata)
+
 
 @dataclass(frozen=True)
 class Part:
@@ -68,21 +73,22 @@ class Part:
     backend_etag: str
     size: int
     last_modified: datetime
-    checksum: tuple[str, str] | None = None  # (CRC algorithm, base64) the client sent with the part
+    checksum: tuple[str, str] | None = None  # (algorithm, base64): the upload's algorithm, else a CRC sent
 
 
 def _signature(ctx: Ctx, upload_id: str, size: int) -> str:
     return hmac.new(ctx.store.keys.secret, f"{upload_id}:{size}".encode(), hashlib.sha256).hexdigest()
 
 
-def _bare(etag: str) -> str:
+def bare_etag(etag: str) -> str:
     return etag.strip().strip('"')
 
 
-def _part_from_row(row: asyncpg.Record) -> Part:
+def part_from_row(row: asyncpg.Record) -> Part:
     """The etag column holds `client[|backend[|algorithm=base64]]`: the backend's own part
-    ETag when it differs, and the part's CRC when the client sent one (a FULL_OBJECT
-    checksum at completion is combined from them)."""
+    ETag when it differs, and the part's checksum: of the upload's algorithm (sent or
+    computed here), else a CRC the client sent (a FULL_OBJECT checksum claimed at
+    completion is combined from those)."""
     client, _, rest = str(row["etag"]).partition("|")
     backend, _, crc = rest.partition("|")
     algorithm, _, value = crc.partition("=")
@@ -90,15 +96,18 @@ def _part_from_row(row: asyncpg.Record) -> Part:
     return Part(row["part_number"], client, backend or client, int(row["size"]), row["created_at"], checksum)
 
 
-def _stored_etag(client: str, backend: str, checksums: Mapping[str, str]) -> str:
-    crcs = [f"{a}={v}" for a, v in checksums.items() if a in CRC_ALGORITHMS]
-    if crcs:
-        return f"{client}|{backend}|{crcs[0]}"
-    return client if _bare(backend) == _bare(client) else f"{client}|{backend}"
+def _stored_etag(client: str, backend: str, checksums: Mapping[str, str], algorithm: str | None) -> str:
+    kept = [f"{a}={v}" for a, v in checksums.items() if a == algorithm]
+    kept += [f"{a}={v}" for a, v in checksums.items() if a in CRC_ALGORITHMS and algorithm is None]
+    if kept:
+        return f"{client}|{backend}|{kept[0]}"
+    return client if bare_etag(backend) == bare_etag(client) else f"{client}|{backend}"
 
 
-async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions) -> Upload:
-    """Checks as for a write (RLS upsert probe, mime type), then starts the backend upload."""
+async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions, *,
+                        checksum: tuple[str, str] | None = None) -> Upload:
+    """Checks as for a write (RLS upsert probe, mime type), then starts the backend upload.
+    `checksum` is the (algorithm, type) the parts and the completion will follow."""
     opts.standard_limit = False
     opts.upsert = True
     opts.size = None
@@ -114,7 +123,7 @@ async def create_upload(ctx: Ctx, bucket_id: str, key: str, opts: WriteOptions) 
                 " key, version, owner_id, user_metadata, metadata) VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8)"
                 f" RETURNING {_UPLOAD_COLUMNS}",
                 upload_id, _signature(ctx, upload_id, 0), bucket_id, key, version, ctx.principal.sub,
-                opts.user_metadata, opts.describing.to_json(),
+                opts.user_metadata, upload_json(opts.describing, checksum),
             )
     except BaseException:
         await ctx.store.backend.abort_multipart(data_key, upload_id)
@@ -144,45 +153,63 @@ def check_part_number(number: int) -> None:
         raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
 
 
-async def _store_part(ctx: Ctx, upload: Upload, number: int, body: UploadBody, size: int) -> Part:
+async def _store_part(ctx: Ctx, upload: Upload, number: int, body: UploadBody, size: int,
+                      declared: frozenset[str] = frozenset()) -> Part:
+    """Stream a part to the backend and record it. Under an upload that chose a checksum
+    algorithm, the part's checksum of that algorithm is kept: the client's (verified
+    while it streamed), or computed here when the client sent none."""
     bucket = await find_bucket_as_service(ctx, upload.bucket_id)
     limit = max_upload_size(bucket, ctx.settings, standard=False)
     if upload.in_progress_size + size > limit:
         raise errors.EntityTooLarge()
-    measured = MeasuredBody(body, limit=limit, expected_size=size)
+    algorithm = upload.checksum[0] if upload.checksum else None
+    compute = (algorithm,) if algorithm is not None and algorithm not in declared else ()
+    measured = MeasuredBody(body, limit=limit, expected_size=size, compute=compute)
     data_key = ctx.store.data_key(upload.bucket_id, upload.key, upload.version)
     info: PartInfo = await ctx.store.backend.upload_part(data_key, upload.id, number, measured, size=size)
     await measured.drain()
-    stored = _stored_etag(measured.etag, info.etag, measured.checksums)
+    stored = _stored_etag(measured.etag, info.etag, measured.checksums, algorithm)
+    row = None
     async with ctx.service() as conn:
         total = await conn.fetchval(
             "SELECT in_progress_size FROM storage.s3_multipart_uploads WHERE id = $1 FOR UPDATE", upload.id)
-        if total is None:
-            raise errors.NoSuchUpload()
-        old = await conn.fetchval(
-            "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1 AND part_number = $2"
-            " RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
-        row = await conn.fetchrow(
-            "INSERT INTO storage.s3_multipart_uploads_parts (upload_id, size, part_number, bucket_id, key, etag,"
-            " owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING part_number, etag, size,"
-            " created_at",
-            upload.id, measured.size, number, upload.bucket_id, upload.key, stored, ctx.principal.sub,
-            upload.version)
-        new_total = int(total) - int(old) + measured.size
-        await conn.execute(
-            "UPDATE storage.s3_multipart_uploads SET in_progress_size = $2, upload_signature = $3 WHERE id = $1",
-            upload.id, new_total, _signature(ctx, upload.id, new_total))
-    return _part_from_row(row)
+        if total is not None:
+            old = await conn.fetchval(
+                "WITH d AS (DELETE FROM storage.s3_multipart_uploads_parts WHERE upload_id = $1"
+                " AND part_number = $2 RETURNING size) SELECT coalesce(sum(size), 0) FROM d", upload.id, number)
+            row = await conn.fetchrow(
+                "INSERT INTO storage.s3_multipart_uploads_parts (upload_id, size, part_number, bucket_id, key,"
+                " etag, owner_id, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING part_number, etag,"
+                " size, created_at",
+                upload.id, measured.size, number, upload.bucket_id, upload.key, stored, ctx.principal.sub,
+                upload.version)
+            new_total = int(total) - int(old) + measured.size
+            await conn.execute(
+                "UPDATE storage.s3_multipart_uploads SET in_progress_size = $2, upload_signature = $3"
+                " WHERE id = $1", upload.id, new_total, _signature(ctx, upload.id, new_total))
+    if row is None:
+        # aborted, completed or its bucket deleted while the part streamed: that abort may
+        # have run before this part landed (the file backend then recreated the upload's
+        # folder), so abort once more, and say what became of the upload
+        await ctx.store.backend.abort_multipart(data_key, upload.id)
+        await find_bucket_as_service(ctx, upload.bucket_id)
+        raise errors.NoSuchUpload()
+    return part_from_row(row)
 
 
 async def upload_part(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int,
-                      body: UploadBody, size: int | None) -> Part:
+                      body: UploadBody, size: int | None, *, declared: frozenset[str] = frozenset()) -> Part:
+    """`declared`: the checksum algorithms the request carries (headers or trailer); one
+    other than the upload's algorithm is refused before a byte is read, as AWS does."""
     check_part_number(number)
     if size is None:
         raise errors.MissingContentLength()
     upload = await get_upload(ctx, bucket_id, key, upload_id)
+    if upload.checksum is not None and declared and upload.checksum[0] not in declared:
+        raise errors.InvalidRequest(f"Checksum Type mismatch occurred, expected checksum Type: "
+                                    f"{upload.checksum[0]}, actual checksum Type: {sorted(declared)[0]}")
     await probe_write(ctx, bucket_id, key, upsert=True)
-    return await _store_part(ctx, upload, number, body, size)
+    return await _store_part(ctx, upload, number, body, size, declared)
 
 
 async def upload_part_copy(ctx: Ctx, bucket_id: str, key: str, upload_id: str, number: int, src_bucket: str,
@@ -215,7 +242,7 @@ async def list_parts(ctx: Ctx, bucket_id: str, key: str, upload_id: str, *, mark
             "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
             " WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
             upload.id, marker, max_parts + 1)
-    parts = [_part_from_row(r) for r in rows]
+    parts = [part_from_row(r) for r in rows]
     return upload, parts[:max_parts], len(parts) > max_parts
 
 
@@ -282,71 +309,6 @@ async def list_uploads(ctx: Ctx, bucket_id: str, *, prefix: str, delimiter: str 
         last = entries[max_uploads - 1]
         page.next_key, page.next_upload_id = (last, None) if isinstance(last, str) else (last.key, last.id)
     return page
-
-
-async def complete_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str, wanted: list[tuple[int, str]],
-                          *, full_checksum: tuple[str, str] | None = None) -> ObjectInfo:
-    """Check the client's part list (order, ETags, sizes), assemble exactly those parts,
-    commit the version. `full_checksum` (CRC algorithm, base64) is the whole object's CRC
-    the client claims: it must equal the combination of the parts' CRCs, or nothing is
-    completed."""
-    validate_key(key)
-    upload = await get_upload(ctx, bucket_id, key, upload_id)
-    if not wanted:
-        raise errors.MalformedXML("You must specify at least one part")
-    numbers = [n for n, _ in wanted]
-    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
-        raise errors.InvalidPartOrder()
-    for number in numbers:
-        check_part_number(number)
-    await probe_write(ctx, bucket_id, key, upsert=True)
-    async with ctx.service() as conn:
-        rows = await conn.fetch(
-            "SELECT part_number, etag, size, created_at FROM storage.s3_multipart_uploads_parts"
-            " WHERE upload_id = $1 AND part_number = ANY($2::int[])", upload.id, numbers)
-    stored = {r["part_number"]: _part_from_row(r) for r in rows}
-    parts: list[Part] = []
-    for number, etag in wanted:
-        part = stored.get(number)
-        if part is None or _bare(part.etag) != _bare(etag):
-            raise errors.InvalidPart()
-        parts.append(part)
-    for part in parts[:-1]:
-        if part.size < MIN_PART_SIZE:
-            raise errors.EntityTooSmall()
-    if full_checksum is not None:
-        _check_full_checksum(full_checksum, parts)
-    total = sum(p.size for p in parts)
-    bucket = await find_bucket_as_service(ctx, bucket_id)
-    if total > max_upload_size(bucket, ctx.settings, standard=False):
-        raise errors.EntityTooLarge()
-    digest = hashlib.md5(b"".join(bytes.fromhex(_bare(p.etag)) for p in parts)).hexdigest()
-    # the backend part ids name exactly the bytes each listed part row describes, so a
-    # part uploaded again meanwhile is not what gets assembled
-    async with NewVersion(ctx, bucket_id, key, upload.version) as version:
-        await ctx.store.backend.complete_multipart(version.key, upload.id,
-                                                   [PartInfo(p.number, p.backend_etag) for p in parts])
-        metadata = ObjectMetadata.new(f'"{digest}-{len(parts)}"', total, Describing.from_json(upload.metadata),
-                                      datetime.now(UTC), checksums=dict([full_checksum]) if full_checksum else None,
-                                      part_sizes=tuple(p.size for p in parts))
-        info, replaced = await commit_version(ctx, version, metadata, upload.user_metadata, upsert=True)
-    async with ctx.service() as conn:
-        await conn.execute("DELETE FROM storage.s3_multipart_uploads WHERE id = $1", upload.id)
-    await delete_versions(ctx, bucket_id, key, [replaced])
-    return info
-
-
-def _check_full_checksum(claimed: tuple[str, str], parts: list[Part]) -> None:
-    algorithm, value = claimed
-    for part in parts:
-        if part.checksum is None or part.checksum[0] != algorithm:
-            raise errors.InvalidRequest(f"The upload was created using the {algorithm.upper()} checksum "
-                                        f"algorithm. The complete request must include the checksum for each "
-                                        f"part. It was missing for part {part.number} in the request.")
-    combined = combine_crcs(algorithm, [(p.checksum[1], p.size) for p in parts if p.checksum is not None])
-    if not hmac.compare_digest(combined, value.strip()):
-        raise errors.BadDigest(f"The x-amz-checksum-{algorithm} you specified did not match the "
-                               "calculated checksum.")
 
 
 async def abort_upload(ctx: Ctx, bucket_id: str, key: str, upload_id: str) -> None:

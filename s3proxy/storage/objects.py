@@ -288,7 +288,7 @@ async def copy_object(ctx: Ctx, src_bucket: str, src_name: str, dst_bucket: str,
                 continue
             kept = ObjectMetadata(source.etag, source.size) if opts.replace else source.meta
             metadata = ObjectMetadata.new(source.etag, source.size, write.describing, datetime.now(UTC),
-                                          checksums=kept.checksums, part_sizes=kept.part_sizes, other=kept.other)
+                                          checksums=kept.checksums, parts=kept.parts, other=kept.other)
             info, replaced = await commit_version(ctx, version, metadata, write.user_metadata, upsert=opts.upsert)
         await delete_versions(ctx, dst_bucket, dst_name, [replaced])
         return info

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from s3proxy import errors
+from s3proxy.auth.checksums import Checksum
 
 
 class UploadBody(Protocol):
@@ -46,13 +47,16 @@ class MeasuredBody:
     IncompleteBody when the body differs from its declared size."""
 
     def __init__(self, source: UploadBody, *, limit: int | None = None, expected_size: int | None = None,
-                 md5: bool = True) -> None:
+                 md5: bool = True, compute: tuple[str, ...] = ()) -> None:
         self._source = source
         self.limit = limit
         self.expected_size = expected_size
         self.size = 0
         self.ended = False
         self._md5 = hashlib.md5() if md5 else None
+        # checksums the client did not send but the write needs (a part of an upload
+        # whose CreateMultipartUpload chose an algorithm)
+        self._computed = [Checksum(algorithm) for algorithm in compute]
         self._iterator: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -71,6 +75,8 @@ class MeasuredBody:
                 raise errors.IncompleteBody("The body is longer than its declared Content-Length")
             if self._md5 is not None:
                 self._md5.update(chunk)
+            for checksum in self._computed:
+                checksum.update(chunk)
             yield chunk
         if self.expected_size is not None and self.size != self.expected_size:
             raise errors.IncompleteBody()
@@ -86,7 +92,9 @@ class MeasuredBody:
     @property
     def checksums(self) -> Mapping[str, str]:
         assert self.ended, "checksums are known once the body has ended"
-        return self._source.checksums
+        if not self._computed:
+            return self._source.checksums
+        return {**{c.algorithm: c.b64digest() for c in self._computed}, **self._source.checksums}
 
     @property
     def etag(self) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from s3proxy.backends.base import PendingUpload, StoredBlob
+from s3proxy.storage.completion import sweep_completed_uploads
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.tus import sweep_tus_uploads
 
@@ -196,8 +197,16 @@ async def sweep_resumable_uploads(ctx: Ctx, older_than: timedelta, dry_run: bool
     return Swept("resumable uploads", found=found, removed=0 if dry_run else found)
 
 
+async def sweep_completion_records(ctx: Ctx, older_than: timedelta, dry_run: bool) -> Swept:
+    """Records of completed multipart uploads, kept so a retried Complete gets its answer
+    again (storage/completion.py), once past their retention."""
+    found = await sweep_completed_uploads(ctx, older_than, dry_run=dry_run)
+    return Swept("multipart completion records", found=found, removed=0 if dry_run else found)
+
+
 KINDS: list[SweepFunction] = [
     sweep_resumable_uploads,
+    sweep_completion_records,
     sweep_abandoned_uploads,
     sweep_unknown_uploads,
     sweep_orphan_versions,

@@ -31,7 +31,7 @@ from s3proxy.storage import tus_state
 from s3proxy.storage.buckets import Bucket, find_bucket_as_service
 from s3proxy.storage.context import Ctx
 from s3proxy.storage.limits import check_mime_type, validate_key
-from s3proxy.storage.metadata import Describing, ObjectMetadata
+from s3proxy.storage.metadata import Describing, ObjectMetadata, Parts
 from s3proxy.storage.objectinfo import ObjectInfo
 from s3proxy.storage.objects import probe_write
 from s3proxy.storage.streams import UploadBody
@@ -253,7 +253,8 @@ async def _complete(ctx: Ctx, lease: Lease, upload: TusUpload, writer: PieceWrit
         async with NewVersion(ctx, upload.bucket_id, upload.name, upload.id) as version:
             etag, part_sizes = await writer.assemble(*tail)
             await cutter.finish()
-            metadata = ObjectMetadata.new(etag, size, upload.describing, datetime.now(UTC), part_sizes=part_sizes)
+            metadata = ObjectMetadata.new(etag, size, upload.describing, datetime.now(UTC),
+                                          parts=Parts(sizes=tuple(part_sizes)))
             row = await ctx.lookup(
                 "s3proxy_tus_commit", upload.id, lease.token, advisory_key(upload.bucket_id, upload.name),
                 upload.bucket_id, upload.name, ctx.principal.owner, ctx.principal.sub, metadata.to_json(),

@@ -168,7 +168,7 @@ def test_header_checksum_mismatch() -> None:
     v = verifier({"x-amz-checksum-crc32": b64(digest_of("crc32", b"other"))})
     err = error(v.finish)
     assert (err.code, s3_error(err).status) == ("BadDigest", 400)
-    assert err.message == "The x-amz-checksum-crc32 you specified did not match the calculated checksum."
+    assert err.message == "The CRC32 you specified did not match the calculated checksum."  # AWS's wording
 
 
 @pytest.mark.parametrize("headers", [
@@ -220,3 +220,39 @@ def test_combined_crc_is_the_crc_of_the_concatenation(algorithm: str) -> None:
     assert checksums.combine_crcs(algorithm, claimed) == b64(digest_of(algorithm, *pieces))
     with pytest.raises(errors.Error):
         checksums.combine_crcs(algorithm, [("not base64!", 3)])
+
+
+@pytest.mark.parametrize(("algorithm", "kind", "expected"), [
+    (None, None, None),
+    ("SHA256", None, ("sha256", "COMPOSITE")),
+    ("crc32", "full_object", ("crc32", "FULL_OBJECT")),
+    ("CRC32C", None, ("crc32c", "COMPOSITE")),
+    ("CRC64NVME", None, ("crc64nvme", "FULL_OBJECT")),
+])
+def test_multipart_checksum_choices(algorithm: str | None, kind: str | None,
+                                    expected: tuple[str, str] | None) -> None:
+    assert checksums.multipart_checksum(algorithm, kind) == expected
+
+
+@pytest.mark.parametrize(("algorithm", "kind", "message"), [
+    ("SHA1", "FULL_OBJECT", "The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm."),
+    ("CRC64NVME", "COMPOSITE", "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."),
+    (None, "COMPOSITE", "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm "
+                        "header."),
+    ("MD5", None, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: "
+                  "[CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"),
+    ("CRC32", "PARTIAL", "Value for x-amz-checksum-type header is invalid."),
+])
+def test_multipart_checksum_refusals(algorithm: str | None, kind: str, message: str) -> None:
+    err = error(lambda: checksums.multipart_checksum(algorithm, kind))
+    assert (err.code, err.message) == ("InvalidRequest", message)
+
+
+def test_composite_checksum_is_the_checksum_of_the_parts_checksums() -> None:
+    parts = [b"first part", b"second", b"3"]
+    sha = [base64.b64encode(hashlib.sha256(p).digest()).decode() for p in parts]
+    joined = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    assert checksums.composite_checksum("sha256", sha) == base64.b64encode(joined).decode() + "-3"
+    crcs = [base64.b64encode(zlib.crc32(p).to_bytes(4, "big")).decode() for p in parts]
+    raw = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
+    assert checksums.composite_checksum("crc32", crcs) == base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-3"

@@ -221,7 +221,7 @@ def test_bad_trailer_checksum() -> None:
     framed = framed.replace(good, base64.b64encode(zlib.crc32(data + b"!").to_bytes(4, "big")))
     err = fails(RequestBody(pieces(framed, 4096), auth=None, headers=trailer_headers(data)))
     assert err.code == "BadDigest"
-    assert err.message == "The x-amz-checksum-crc32 you specified did not match the calculated checksum."
+    assert err.message == "The CRC32 you specified did not match the calculated checksum."
 
 
 def test_trailer_undeclared_or_missing() -> None:

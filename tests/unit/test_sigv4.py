@@ -143,6 +143,13 @@ def test_wrong_secret_and_unknown_key() -> None:
     assert error_of(verify, req, lambda _k: None).code == "InvalidAccessKeyId"
 
 
+def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    signed = botocore_signed()
+    auth = signed.headers["Authorization"].rsplit("Signature=", 1)[0] + "Signature=é" + "0" * 63
+    err = error_of(verify, received(signed, extra={"Authorization": auth}, drop=("authorization",)), secrets)
+    assert err.code == "SignatureDoesNotMatch"
+
+
 def test_tampering_is_detected() -> None:
     req = botocore_signed("PUT", url=URL + "?tagging", headers={"x-amz-meta-a": "1"}, body=b"x")
     verify(received(req), secrets)
@@ -219,12 +226,19 @@ def test_presigned_time_window_and_tampering() -> None:
     assert error_of(verify, received(req, query=longer), secrets).code == "SignatureDoesNotMatch"
 
 
-@pytest.mark.parametrize("expires", ["604801", "0", "abc"])
-def test_presigned_bad_expires(expires: str) -> None:
+@pytest.mark.parametrize(("expires", "code", "status", "message"), [
+    ("604801", "AccessDenied", 403, "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+                                    "X-Amz-Expires must be less than 604800 seconds"),
+    ("-7", "AccessDenied", 403, "X-Amz-Expires must be non-negative"),
+    ("0", "AccessDenied", 403, "Request has expired"),
+    ("abc", "AuthorizationQueryParametersError", 400, "X-Amz-Expires should be a number"),
+])
+def test_presigned_bad_expires(expires: str, code: str, status: int, message: str) -> None:
+    """Out of range or spent: 403 AccessDenied with AWS's messages; not a number: 400."""
     req = botocore_signed(presign=60)
     query = urlsplit(req.url).query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
     err = error_of(verify, received(req, query=query), secrets)
-    assert (err.code, s3_error(err).status) == ("AuthorizationQueryParametersError", 400)
+    assert (err.code, s3_error(err).status, err.message) == (code, status, message)
 
 
 def test_no_signature_and_unsupported_mechanisms() -> None:
