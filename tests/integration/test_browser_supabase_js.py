@@ -19,12 +19,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from tests.integration.browser_support import headless_chromium
 from tests.rig import Server
 
 PAGE_DIR = Path(__file__).resolve().parents[1] / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 
 def _install_page_scripts() -> None:
@@ -54,24 +52,18 @@ def page_origin() -> Iterator[str]:
 
 
 def test_supabase_js_uploads_lists_and_shows_a_thumbnail(server: Server, page_origin: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     bucket = f"web-{uuid.uuid4().hex[:8]}"
     rest = httpx.Client(base_url=server.url, headers=server.headers(), timeout=60)
     assert rest.post("bucket", json={"name": bucket}).status_code == 200
     try:
         query = urlencode({"url": server.url.rstrip("/"), "key": server.service_token, "bucket": bucket})
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(f"{page_origin}/app.html?{query}")
-                page.wait_for_function("document.getElementById('status').textContent !== 'running'",
-                                       timeout=90_000)
-                status = page.text_content("#status")
-                files = page.locator("#files li").all_text_contents()
-            finally:
-                browser.close()
+        with headless_chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"{page_origin}/app.html?{query}")
+            page.wait_for_function("document.getElementById('status').textContent !== 'running'",
+                                   timeout=90_000)
+            status = page.text_content("#status")
+            files = page.locator("#files li").all_text_contents()
         assert status == "done 200x150", status
         assert len(files) == 1 and files[0].startswith("from-the-page.jpg image/jpeg "), files
         size = int(files[0].rsplit(" ", 1)[1])

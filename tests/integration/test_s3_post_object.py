@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import html
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -20,15 +19,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration import s3_support
+from tests.integration.browser_support import headless_chromium
 from tests.integration.s3_support import empty_and_delete, error_code
 from tests.rig import Server
 
 admin = s3_support.admin  # the shared fixture
 s3_bucket = s3_support.s3_bucket  # the shared fixture
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 
 def presigner(server: Server, *, endpoint: str | None = None, version: str = "s3v4", key_id: str | None = None,
@@ -173,8 +170,6 @@ def test_large_form_upload_streams(server: Server, s3_bucket: str, admin: Any, t
 
 def test_browser_form_upload_to_public_bucket(server: Server, admin: Any, tmp_path: Path) -> None:
     """A real browser submits the presigned form from a page; anyone reads the object back."""
-    from playwright.sync_api import sync_playwright
-
     bucket = f"web-{uuid.uuid4().hex[:8]}"
     admin.create_bucket(Bucket=bucket, ACL="public-read")
     try:
@@ -189,22 +184,18 @@ def test_browser_form_upload_to_public_bucket(server: Server, admin: Any, tmp_pa
                      '<input type="submit" value="Upload"></form></body></html>')
         picture = tmp_path / "pixel.png"
         picture.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.set_content(page_html)
-                page.set_input_files("input[name=file]", str(picture))
-                with page.expect_navigation() as navigation:
-                    page.click("input[type=submit]")
-                response = navigation.value
-                assert response is not None and response.status == 201
-                assert "<Key>photos/pixel.png</Key>" in response.text()
-                # read back, unsigned, in the browser too
-                back = page.goto(f"{server.s3_url}/{bucket}/photos/pixel.png")
-                assert back is not None and back.status == 200 and back.body() == picture.read_bytes()
-            finally:
-                browser.close()
+        with headless_chromium() as browser:
+            page = browser.new_page()
+            page.set_content(page_html)
+            page.set_input_files("input[name=file]", str(picture))
+            with page.expect_navigation() as navigation:
+                page.click("input[type=submit]")
+            response = navigation.value
+            assert response is not None and response.status == 201
+            assert "<Key>photos/pixel.png</Key>" in response.text()
+            # read back, unsigned, in the browser too
+            back = page.goto(f"{server.s3_url}/{bucket}/photos/pixel.png")
+            assert back is not None and back.status == 200 and back.body() == picture.read_bytes()
         got = httpx.get(f"{server.s3_url}/{bucket}/photos/pixel.png")
         assert (got.content, got.headers["content-type"]) == (picture.read_bytes(), "image/png")
         assert httpx.get(f"{server.url}object/public/{bucket}/photos/pixel.png").content == picture.read_bytes()
