@@ -13,10 +13,14 @@ fi
 unset AWS_CA_BUNDLE
 .venv/bin/ruff check s3proxy tests conformance bench
 .venv/bin/mypy s3proxy conformance
-# rclone (a conformance client), wrk (the benchmark's load generator) and chromium (the
-# browser of the POST Object test, driven by playwright) are Debian packages
+# Debian packages: rclone (a conformance client), wrk (the benchmark's load generator),
+# chromium (the browser of the browser tests, driven by playwright) and Node.js with npm
+# (supabase-js, storage-js and tus-js-client run under it, in Node and in the browser)
 missing=""
-for tool in rclone wrk chromium; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+for tool in rclone wrk chromium node npm; do
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+missing="${missing/node/nodejs}"
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   # shellcheck disable=SC2086
   (apt-get update -qq && apt-get install -y -qq $missing >/dev/null) || echo "could not install:$missing"
