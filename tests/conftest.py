@@ -41,13 +41,8 @@ def server(request: pytest.FixtureRequest, postgres: Postgres) -> Iterator[Serve
     backend = request.param
     upstream = request.getfixturevalue("upstream") if backend == "s3" else None
     srv = Server(backend=backend, database_url=postgres.new_database(f"s3proxy_{backend}"), upstream=upstream)
-    try:
-        srv.start()
-    except Exception:
-        print(srv.log_tail())
-        raise
-    yield srv
-    srv.close()
+    with srv.running():
+        yield srv
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,6 +354,20 @@ class Server:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @contextmanager
+    def running(self) -> Iterator[Server]:
+        """Started for the block and closed after it; a start that fails prints the log."""
+        try:
+            self.start()
+        except Exception:
+            print(self.log_tail())
+            self.close()
+            raise
+        try:
+            yield self
+        finally:
+            self.close()
 
     def log_tail(self, lines: int = 50) -> str:
         path = Path(self.workdir) / "server.log"

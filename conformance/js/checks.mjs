@@ -4,22 +4,18 @@
 import { readFileSync } from 'node:fs'
 import { StorageClient } from '@supabase/storage-js'
 import { createClient } from '@supabase/supabase-js'
+import { Failed, ensure, suite } from './harness.mjs'
 
 const REST_URL = process.env.CF_REST_URL
 const JWT = process.env.CF_SERVICE_JWT
 const PAGED_BUCKET = process.env.CF_PAGED_BUCKET || ''
 const PAGED_COUNT = Number(process.env.CF_PAGED_COUNT || '0')
-const ONLY = (process.env.CF_ONLY || '').toLowerCase()
 const UNICODE_KEY = 'unicode/Grüße aus Köln — 日本語ファイル ✓.txt'
 const DEEP_KEY = Array.from({ length: 20 }, (_, i) => `d${i + 1}`).join('/') + '/leaf.bin'
 
 const storage = new StorageClient(REST_URL, { Authorization: `Bearer ${JWT}`, apikey: JWT })
-const checks = []
-const check = (name, fn, timeout = 90000) => checks.push({ name, fn, timeout })
-let cleanups = []
+const { check, cleanup, run } = suite(90000)
 
-class Failed extends Error {}
-const ensure = (cond, msg) => { if (!cond) throw new Failed(msg) }
 const canonical = (v) => JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x))
   ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x)
 const equal = (actual, expected, what) => {
@@ -52,7 +48,7 @@ async function removeBucket (id) {
 async function bucket (options = undefined) {
   const id = unique('')
   equal(ok(await storage.createBucket(id, options), 'createBucket'), { name: id }, 'createBucket data')
-  cleanups.push(() => removeBucket(id))
+  cleanup(() => removeBucket(id))
   return id
 }
 
@@ -427,24 +423,4 @@ check('supabase-js: createClient(url, key).storage works against the server, und
   equal(listed.map((o) => o.name), ['createClient.txt'], 'list names')
 })
 
-// --- runner -----------------------------------------------------------------------------
-
-if (process.argv.includes('--list')) {
-  for (const c of checks) console.log(c.name)
-  process.exit(0)
-}
-for (const c of checks) {
-  if (ONLY && !c.name.toLowerCase().includes(ONLY)) continue
-  cleanups = []
-  let result
-  try {
-    let timer
-    const timeout = new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Failed(`timed out after ${c.timeout / 1000}s`)), c.timeout) })
-    await Promise.race([c.fn(), timeout]).finally(() => clearTimeout(timer))
-    result = { name: c.name, ok: true, message: '' }
-  } catch (e) {
-    result = { name: c.name, ok: false, message: e instanceof Failed ? e.message : `${e?.name}: ${e?.message}` }
-  }
-  for (const fn of cleanups.reverse()) { try { await fn() } catch {} }
-  console.log(JSON.stringify(result))
-}
+await run()

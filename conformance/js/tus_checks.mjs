@@ -5,20 +5,16 @@
 // {name, ok, message}.
 import { Readable } from 'node:stream'
 import * as tus from 'tus-js-client'
+import { Failed, ensure, suite } from './harness.mjs'
 
 const REST_URL = process.env.CF_REST_URL.replace(/\/?$/, '/')
 const JWT = process.env.CF_SERVICE_JWT
-const ONLY = (process.env.CF_ONLY || '').toLowerCase()
 const ENDPOINT = REST_URL + 'upload/resumable'
 const MiB = 1024 * 1024
 const AUTH = { authorization: `Bearer ${JWT}`, apikey: JWT }
 
-const checks = []
-const check = (name, fn, timeout = 120000) => checks.push({ name, fn, timeout })
-let cleanups = []
+const { check, cleanup, run } = suite(120000)
 
-class Failed extends Error {}
-const ensure = (cond, msg) => { if (!cond) throw new Failed(msg) }
 const equal = (actual, expected, what) => {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
     throw new Failed(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`)
@@ -46,7 +42,7 @@ async function bucket (options = {}) {
   const id = unique('')
   const r = await rest('POST', 'bucket', { name: id, ...options })
   if (!r.ok) throw new Failed(`create bucket: ${r.status} ${await r.text()}`)
-  cleanups.push(async () => { await rest('POST', `bucket/${id}/empty`, {}); await rest('DELETE', `bucket/${id}`) })
+  cleanup(async () => { await rest('POST', `bucket/${id}/empty`, {}); await rest('DELETE', `bucket/${id}`) })
   return id
 }
 
@@ -203,24 +199,4 @@ check('signed: a createSignedUploadUrl token as x-signature on /upload/resumable
   ensure((await download(id, 'signed.bin')).equals(data), 'downloaded bytes differ')
 })
 
-// --- runner -----------------------------------------------------------------------------
-
-if (process.argv.includes('--list')) {
-  for (const c of checks) console.log(c.name)
-  process.exit(0)
-}
-for (const c of checks) {
-  if (ONLY && !c.name.toLowerCase().includes(ONLY)) continue
-  cleanups = []
-  let result
-  try {
-    let timer
-    const timeout = new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Failed(`timed out after ${c.timeout / 1000}s`)), c.timeout) })
-    await Promise.race([c.fn(), timeout]).finally(() => clearTimeout(timer))
-    result = { name: c.name, ok: true, message: '' }
-  } catch (e) {
-    result = { name: c.name, ok: false, message: e instanceof Failed ? e.message : `${e?.name}: ${e?.message}` }
-  }
-  for (const fn of cleanups.reverse()) { try { await fn() } catch {} }
-  console.log(JSON.stringify(result))
-}
+await run()

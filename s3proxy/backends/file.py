@@ -16,7 +16,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -115,16 +116,13 @@ class FileBackend(Backend):
             raise errors.InvalidKey("Invalid key")
         return Path(path)
 
-    async def _write(self, target: Path, body: Body, size: int | None) -> int:
+    @contextmanager
+    def _temporary(self, target: Path) -> Iterator[Path]:
+        """A temporary file that becomes `target` when the block succeeds, and is removed
+        when it fails (a full disk or a file-size limit: InsufficientStorage)."""
         tmp = self._tmp / uuid.uuid4().hex
-        written = 0
         try:
-            with open(tmp, "wb") as f:
-                async for chunk in body:
-                    f.write(chunk)
-                    written += len(chunk)
-            if size is not None and written != size:
-                raise errors.IncompleteBody()
+            yield tmp
             _place(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -132,6 +130,15 @@ class FileBackend(Backend):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    async def _write(self, target: Path, body: Body, size: int | None) -> int:
+        written = 0
+        with self._temporary(target) as tmp, open(tmp, "wb") as f:
+            async for chunk in body:
+                f.write(chunk)
+                written += len(chunk)
+            if size is not None and written != size:
+                raise errors.IncompleteBody()
         return written
 
     async def put(self, key: str, body: Body, *, size: int | None, content_type: str,
@@ -175,19 +182,11 @@ class FileBackend(Backend):
         dst = self.path_of(destination)
         if not src.exists():
             raise errors.NoSuchKey("Object not found")
-        tmp = self._tmp / uuid.uuid4().hex
-        try:
+        with self._temporary(dst) as tmp:
             try:
                 await asyncio.to_thread(shutil.copyfile, src, tmp)
             except FileNotFoundError as exc:  # the source was deleted while we copied it
                 raise errors.NoSuchKey() from exc
-            _place(tmp, dst)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise (_full(exc) or exc) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     async def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -249,17 +248,9 @@ class FileBackend(Backend):
             if not part.exists():
                 raise errors.InvalidPart()
 
-        target = self.path_of(key)
-        tmp = self._tmp / uuid.uuid4().hex
-        try:  # in a thread, and by the kernel where it can: a 1 GiB join took 3 s of the event loop
+        with self._temporary(self.path_of(key)) as tmp:
+            # in a thread, and by the kernel where it can: a 1 GiB join took 3 s of the event loop
             await asyncio.to_thread(_join, files, tmp)
-            _place(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise (_full(exc) or exc) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         shutil.rmtree(folder, ignore_errors=True)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:

@@ -52,13 +52,8 @@ def two_worker_server(request: pytest.FixtureRequest, postgres: Postgres) -> Ite
     upstream = request.getfixturevalue("upstream") if request.param == "s3" else None
     srv = Server(backend=request.param, database_url=postgres.new_database(f"s3proxy_races_{request.param}"),
                  upstream=upstream, workers=2)
-    try:
-        srv.start()
-    except Exception:
-        print(srv.log_tail())
-        raise
-    yield srv
-    srv.close()
+    with srv.running():
+        yield srv
 
 
 # --- bodies -------------------------------------------------------------------------

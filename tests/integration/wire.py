@@ -198,16 +198,8 @@ def own_server(backend: str, postgres: Postgres, upstream: SeaweedFS | None, *, 
     at another level."""
     srv = Server(backend=backend, database_url=postgres.new_database(f"s3proxy_own_{backend}"),
                  upstream=upstream if backend == "s3" else None, workers=workers, extra_env=dict(env or {}))
-    try:
-        srv.start()
-    except Exception:
-        print(srv.log_tail())
-        srv.close()
-        raise
-    try:
+    with srv.running():
         yield srv
-    finally:
-        srv.close()
 
 
 def backend_upstream(request: Any, backend: str) -> SeaweedFS | None:
