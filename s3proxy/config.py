@@ -249,6 +249,9 @@ class Settings:
     tus_url_expiry_ms: int = setting(
         3600 * 1000, "TUS_URL_EXPIRY_MS", group=_LIMITS, minimum=1,
         help="milliseconds a TUS upload may stay idle before it expires (410); sweep removes it later")
+    tus_lease_seconds: int = setting(
+        20, "TUS_LEASE_SECONDS", group=_LIMITS, minimum=4,
+        help="seconds an upload stays locked after the request writing it died (renewed every quarter of it)")
     empty_bucket_max: int = setting(200_000, "STORAGE_EMPTY_BUCKET_MAX", group=_LIMITS, minimum=0,
                                     help="most objects POST /bucket/:id/empty removes")
 

@@ -6,7 +6,7 @@ connection (for a session advisory lock) or a transaction (for a row lock) that 
 would starve the pool. The lease is a row value with an expiry instead: taken in one
 UPDATE that succeeds only when no other lease is live, renewed every few seconds while
 the request runs (`Lease`), and released when it ends. A worker that crashes stops
-renewing, so its lease lapses by itself after LEASE_SECONDS. Every write of the state
+renewing, so its lease lapses by itself after TUS_LEASE_SECONDS. Every write of the state
 checks that the lease is still the caller's, so a request that lost its lease (stalled
 past the expiry) can commit nothing; and since part and segment numbers are handed out
 once each, what it wrote to the backend can never replace what another request
@@ -31,8 +31,6 @@ from s3proxy.storage.metadata import Describing
 
 log = logging.getLogger("s3proxy.storage")
 
-LEASE_SECONDS = 20  # how long a crashed request keeps an upload locked
-RENEW_EVERY = 5.0
 
 _COLUMNS = ("id, bucket_id, name, owner_id, upsert, upload_length, upload_offset, metadata, user_metadata,"
             " tus_metadata, backend_upload, next_part, next_segment, updated_at, completed_at,"
@@ -109,7 +107,7 @@ async def insert_upload(ctx: Ctx, upload_id: str, bucket_id: str, name: str, *, 
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))"
             f" RETURNING {_COLUMNS}",
             upload_id, bucket_id, name, ctx.principal.sub, upsert, length, describing.to_json(), user_metadata,
-            tus_metadata, lease, LEASE_SECONDS)
+            tus_metadata, lease, ctx.settings.tus_lease_seconds)
     return TusUpload.from_row(row)
 
 
@@ -166,7 +164,7 @@ class Lease:
             row = await conn.fetchrow(
                 "UPDATE storage.s3proxy_tus_uploads SET lease = $2, lease_expires = now() + make_interval(secs => $3)"
                 " WHERE id = $1 AND completed_at IS NULL AND (lease IS NULL OR lease_expires < now())"
-                f" RETURNING {_COLUMNS}", self.upload_id, self.token, LEASE_SECONDS)
+                f" RETURNING {_COLUMNS}", self.upload_id, self.token, self.ctx.settings.tus_lease_seconds)
         if row is None:
             raise errors.ResourceLocked("The upload is locked by another request; try again shortly")
         self._held = True
@@ -188,12 +186,13 @@ class Lease:
 
     async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(RENEW_EVERY)
+            await asyncio.sleep(self.ctx.settings.tus_lease_seconds / 4)
             try:
                 async with self.ctx.service() as conn:
                     kept = await conn.fetchval(
                         "UPDATE storage.s3proxy_tus_uploads SET lease_expires = now() + make_interval(secs => $3)"
-                        " WHERE id = $1 AND lease = $2 RETURNING true", self.upload_id, self.token, LEASE_SECONDS)
+                        " WHERE id = $1 AND lease = $2 RETURNING true",
+                        self.upload_id, self.token, self.ctx.settings.tus_lease_seconds)
             except errors.Error as exc:
                 log.warning("could not renew the lease of TUS upload %s: %s", self.upload_id, exc)
                 continue
@@ -240,7 +239,7 @@ class Lease:
                 "UPDATE storage.s3proxy_tus_uploads SET upload_offset = $4, updated_at = now(),"
                 " lease_expires = now() + make_interval(secs => $5)"
                 " WHERE id = $1 AND lease = $2 AND upload_offset = $3 RETURNING true",
-                self.upload_id, self.token, before, piece.start + piece.size, LEASE_SECONDS)
+                self.upload_id, self.token, before, piece.start + piece.size, self.ctx.settings.tus_lease_seconds)
             if not moved:
                 raise errors.ResourceLocked("The upload's lock was lost to another request")
             if piece.part is not None:
