@@ -2,25 +2,18 @@
 
 The bench starts its own Postgres, SeaweedFS and s3proxy servers (nothing is shared with
 the session fixtures). No timing is asserted: only that every scenario produced figures.
+It needs `wrk` (scripts/test.sh installs it; the bench installs it when run as root).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.rig import REPO
-
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("wrk") or (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"))),
-    reason="wrk is not installed and cannot be installed here (apt-get install wrk)",
-)
 
 
 def test_bench_quick_reports_every_scenario(tmp_path: Path) -> None:
