@@ -430,6 +430,34 @@ def test_s3_download_has_backpressure_and_frees_its_connection(s3: Make, prefix:
     run(backend, scenario)
 
 
+def test_s3_a_range_read_to_its_length_keeps_its_connection(s3: Make, prefix: str) -> None:
+    """UploadPartCopy reads its source range exactly to its length and closes the stream
+    without waiting for the end of the response. The response is whole by then, so the
+    connection must go back to the pool, not be dropped mid-message (issue 15 §2: the
+    upstream logged `connection reset by peer` during copies)."""
+    data = blob(12 * MiB)
+    backend = s3()
+    assert isinstance(backend, S3Backend)
+
+    async def scenario(b: Backend) -> None:
+        assert isinstance(b, S3Backend)
+        await put(b, prefix + "src", data)
+        assert await fetch(b, prefix + "src", 0, 0) == data[:1]
+        pool = b._http().pool
+        opened = pool.opened
+        for start, end in ((0, 5 * MiB - 1), (5 * MiB, 12 * MiB - 1), (3, 7 * MiB), (100, 199)):
+            stream = await b.get(prefix + "src", start=start, end=end)
+            got = bytearray()
+            while len(got) < end - start + 1:
+                got += await anext(stream.chunks)
+            await stream.aclose()
+            assert got == data[start:end + 1]
+            assert await fetch(b, prefix + "src", 1, 1) == data[1:2]
+        assert pool.opened == opened  # every read left its connection reusable
+
+    run(backend, scenario)
+
+
 def test_s3_cancelled_put_frees_its_connection(s3: Make, prefix: str) -> None:
     backend = s3()
     assert isinstance(backend, S3Backend)
