@@ -54,6 +54,7 @@ MiB = 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 3600.0
 COPY_LIMIT = 5 * 1024 * MiB  # CopyObject's maximum source size
+COPY_ATTEMPTS = 2  # a copy that failed upstream with its source still there is sent again once
 MAX_BODY = 5 * 1024 * 1024 * MiB + MiB  # S3's largest object, for tornado's body limit
 SMALL_BODY = 64 * 1024  # known-size bodies up to this are buffered: replayable, unlike a stream
 IN_FLIGHT = 2  # parts of one unknown-length put uploading at once
@@ -516,8 +517,7 @@ class S3Backend(Backend):
         head = await self._head(source)
         size = int(head.get("Content-Length", "0"))
         if size <= self._copy_limit:
-            response = await self._fetch("PUT", destination, headers={"x-amz-copy-source": self._copy_source(source)})
-            _check(response, "CopyObject")
+            await self._copy_request("CopyObject", source, destination, {})
             return
         upload_id = await self.create_multipart(destination, content_type=head.get("Content-Type", ""),
                                                 cache_control=head.get("Cache-Control", ""))
@@ -584,12 +584,28 @@ class S3Backend(Backend):
 
     async def upload_part_copy(self, key: str, upload_id: str, part_number: int, source: str,
                                start: int, end: int) -> PartInfo:
-        headers = {"x-amz-copy-source": self._copy_source(source),
-                   "x-amz-copy-source-range": f"bytes={start}-{end}"}
-        response = await self._fetch("PUT", key, query={"partNumber": str(part_number), "uploadId": upload_id},
-                                     headers=headers)
-        root = _check(response, "UploadPartCopy")
+        root = await self._copy_request("UploadPartCopy", source, key,
+                                        {"partNumber": str(part_number), "uploadId": upload_id},
+                                        {"x-amz-copy-source-range": f"bytes={start}-{end}"})
         return PartInfo(part_number, _text(root, "ETag"))
+
+    async def _copy_request(self, what: str, source: str, destination: str, query: dict[str, str],
+                            headers: dict[str, str] | None = None) -> etree._Element:
+        """A CopyObject or UploadPartCopy from `source`. SeaweedFS answers 500 InternalError
+        when the source is deleted while it is copied, where the caller needs NoSuchKey (a
+        move or copy then starts over from the row's new version); AWS asks for a retry of
+        a 500. So a failed copy looks at its source: gone is NoSuchKey, there is one more try."""
+        headers = {"x-amz-copy-source": self._copy_source(source), **(headers or {})}
+        for attempt in range(COPY_ATTEMPTS):
+            response = await self._fetch("PUT", destination, query=query, headers=headers)
+            try:
+                return _check(response, what)
+            except errors.BackendError:
+                await self._head(source)  # NoSuchKey when the source is gone
+                if attempt == COPY_ATTEMPTS - 1:
+                    raise
+                log.warning("upstream %s failed with its source in place; trying again", what)
+        raise AssertionError("unreachable")
 
     def etag_from_complete(self) -> bool:
         return True

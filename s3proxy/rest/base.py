@@ -9,6 +9,7 @@ streams into storage (uploads) start their operation from `start_upload()`.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from s3proxy.storage import signing
 from s3proxy.storage.context import Ctx, Storage
 from s3proxy.web.handler import StreamingHandler
 from s3proxy.web.inputs import parse_json
+
+log = logging.getLogger("s3proxy.rest")
 
 FORM_OVERHEAD = 2 * 1024 * 1024  # form fields and boundaries on top of an upload's limit
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/=+-]{1,128}")  # a caller's trace id we adopt
@@ -163,6 +166,8 @@ class RestHandler(StreamingHandler):
         self.set_status(rest_status(error))
         body = rest_body(error)
         self.error_code, self.error_status = body["code"], int(body["statusCode"])
+        if self.get_status() >= 500 and not isinstance(error, errors.SlowDown):  # as the S3 side logs them
+            log.warning("%s %s -> %s", self.request.method, self.request.path, error)
         if self.request.method == "HEAD":
             return b""
         self.set_header("Content-Type", "application/json; charset=utf-8")

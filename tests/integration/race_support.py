@@ -409,7 +409,7 @@ def race_rounds(lanes: list[list[Clients]], rounds: int, *, setup: Callable[[Cli
 
 
 class LogMark:
-    """The server log from now on: which exceptions it reported (the cause of a 5xx)."""
+    """The server log from now on: which exceptions and 5xx answers it reported, with their causes."""
 
     def __init__(self, server: Server) -> None:
         self.path = Path(server.workdir) / "server.log"
@@ -421,5 +421,7 @@ class LogMark:
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             text = f.read().decode(errors="replace")
-        return Counter(re.sub(r"'[^']*'", "'...'", line.strip())[:160] for line in text.splitlines()
-                       if re.match(r"[\w.]+(Error|Exception)\b", line.strip()) and ":" in line)
+        lines = [line.strip() for line in text.splitlines()]
+        raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line) and ":" in line]
+        answered = [line[line.index("WARNING"):] for line in lines if " WARNING " in line and " -> " in line]
+        return Counter(re.sub(r"'[^']*'", "'...'", line)[:200] for line in raised + answered)

@@ -498,12 +498,29 @@ class _Fake(RequestHandler):
 
     async def put(self, path: str) -> None:
         cls = type(self)
+        source = self.request.headers.get("x-amz-copy-source")
+        if source is not None:  # a copy from ".../flaky" fails once; ".../gone" and ".../broken" always
+            self.seen.append(f"COPY {source}")
+            if source.endswith(("gone", "broken")) or source.endswith("flaky") and self.seen.count(f"COPY {source}") == 1:
+                self.set_status(500)
+                self.write("<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>")
+            else:
+                self.write("<CopyObjectResult><ETag>&quot;c&quot;</ETag></CopyObjectResult>")
+            return
         cls.in_flight += 1
         cls.peak = max(cls.peak, cls.in_flight)
         await asyncio.sleep(0.05)
         cls.in_flight -= 1
         cls.stored += len(self.request.body)
         self.set_header("ETag", f'"{self.get_argument("partNumber", "")}"')
+
+    def head(self, path: str) -> None:
+        """3 bytes, except a ".../gone" source once it has been looked at (a copy deleted it)."""
+        self.seen.append(f"HEAD {path}")
+        if path.endswith("gone") and self.seen.count(f"HEAD {path}") > 1:
+            self.set_status(404)
+            return
+        self.set_header("Content-Length", "3")
 
     async def get(self, path: str) -> None:
         self.seen.append(f"GET {path} {self.request.headers.get('Range', '')}")
@@ -596,6 +613,21 @@ def test_s3_complete_with_error_body_fails(monkeypatch: pytest.MonkeyPatch) -> N
         assert "InternalError" in info.value.message
 
     with_fake(monkeypatch, scenario)
+
+
+def test_s3_copy_failing_upstream_retries_or_finds_its_source_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SeaweedFS answers a copy whose source is deleted meanwhile with 500 InternalError:
+    the backend tells that apart (NoSuchKey, which moves and copies handle by starting
+    over) from a failure with the source in place (tried once more, then BackendError)."""
+    async def scenario(b: Backend) -> None:
+        await b.copy("copy/flaky", "dst/1")
+        await missing(b.copy("copy/gone", "dst/2"))
+        with pytest.raises(errors.BackendError):
+            await b.copy("copy/broken", "dst/3")
+
+    seen = with_fake(monkeypatch, scenario)
+    copies = [s for s in seen if s.startswith("COPY")]
+    assert copies == ["COPY /b/copy/flaky"] * 2 + ["COPY /b/copy/gone"] + ["COPY /b/copy/broken"] * 2
 
 
 def test_s3_unknown_size_put_bounds_parts_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +57,8 @@ def test_upstream_down_then_back(outage: tuple[Server, TcpProxy]) -> None:
         assert status == 503 and code in ("BackendUnavailable", "ServiceUnavailable", "SlowDown")
         assert _rows(srv, "new-s3.txt") == []
         assert rest.get("object/info/outage/kept.txt").status_code == 200  # metadata still answers
+        log = (Path(srv.workdir) / "server.log").read_text(errors="replace")  # each 5xx is logged with its cause
+        assert "WARNING s3proxy.rest GET /object/outage/kept.txt -> BackendUnavailable: upstream" in log
         ready = httpx.get(srv.url + "health", timeout=30)  # readiness says which dependency is down
         assert ready.status_code == 503, ready.text
         assert ready.json()["healthy"] is False and ready.json()["database"]["ok"] is True
